@@ -1,0 +1,31 @@
+# Two commands: `make lab` (set up and open JupyterLab) and `make test` (set up and run every test).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Tests run offline: random weights instead of downloads, shortened steps, an empty torch cache.
+TEST_ENV := LECTURELIB_QUICK=1 LECTURELIB_ALLOW_UNTRAINED=1 MPLBACKEND=Agg
+
+.PHONY: lab test test-gpu bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev,lab]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest -q --nbval-lax --nbval-current-env tests notebooks
+
+# The Colab-GPU path: the same notebooks on CUDA (run on any machine with a GPU).
+test-gpu: $(STAMP)
+	$(TEST_ENV) LECTURELIB_DEVICE=cuda $(PY) -m pytest -q --nbval-lax --nbval-current-env tests notebooks
+
+bench: $(STAMP)
+	$(PY) -m lecturelib bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,27 @@
+"""lecturelib: the helper package of the course "Seeing inside ConvNets".
+
+    import lecturelib as ll
+    device = ll.setup()              # seeds, threads, device, plot defaults; prints one line
+    model = ll.load_model()          # squeezenet1_1 (or "alexnet", "digits", "shapes", ...)
+    img = ll.load_image("chelsea")
+    model.predict(img)
+
+Importing does nothing but define names: no download, no seeding, no plotting changes.
+`ll.plot` and `ll.widgets` are imported when first used.
+"""
+from .env import allow_untrained, available_cpus, default_device, param, quick_mode, setup
+from .hooks import capture, frozen, hook_count
+from .images import load_image, sample_names
+from .lookup import NameNotFound
+from .models import DEFAULT_MODEL, Model, WeightsUnavailable, available_models, load_model
+
+__version__ = "0.1.0"
+
+_LAZY = {"plot", "widgets", "coursemodels", "attribution", "bench"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'lecturelib' has no attribute {name!r}")

@@ -1,0 +1,433 @@
+"""Attribution: which input pixels explain a score.
+
+Every method takes `(model, x, target, ...)` and returns a signed tensor:
+    model   an `ll.Model` (then `x` may also be an image and `target` a class name) or an nn.Module
+    x       N×C×H×W normalized input
+    target  class index, class name, None (the predicted class), one of those per image, or a
+            unit of a layer: "features.12:37" (channel 37, summed over space) or "features.12:37:6:6"
+            (the single neuron at row 6, column 6). A unit target backpropagates from that layer
+            with every other activation there set to zero.
+
+Input-shaped methods return N×C×H×W; map methods (Grad-CAM, occlusion) return N×1×H×W.
+`max_abs(attr)` gives the N×H×W map of Simonyan et al. (largest magnitude over colour channels).
+
+Guided backprop and deconvnet change the backward pass at every ReLU. They do it with a
+TorchFunctionMode that sees every relu call of the forward pass (nn.ReLU modules, in-place ones as
+in ResNet, one module called twice, and functional F.relu as in torchvision's GoogLeNet), so no
+module hook is needed and nothing is left on the model. Activations that are not ReLUs (SiLU, GELU,
+ReLU6, sigmoid, ...) get a warning: the rule cannot apply there, and their gradient is left as is.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from .hooks import as_net, capture, frozen
+from .models import Model, get_layer
+
+__all__ = ["saliency", "guided_backprop", "deconvnet", "grad_cam", "guided_grad_cam", "occlusion",
+           "integrated_gradients", "smoothgrad", "max_abs", "grabcut", "backward_rule", "mass_in_mask"]
+
+
+# ------------------------------------------------------------------------------------ inputs and targets
+def _inputs(model, x) -> torch.Tensor:
+    net = as_net(model)
+    if isinstance(model, Model):
+        x = model.as_input(x)
+    elif not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be an N×C×H×W tensor for a plain nn.Module; got {type(x).__name__}")
+    if x.ndim != 4 or not x.is_floating_point():
+        raise ValueError(f"x must be a float N×C×H×W batch; got shape {tuple(x.shape)}, dtype {x.dtype} "
+                         f"(one image: x[None])")
+    device = next(iter(net.parameters()), x).device
+    return x.detach().to(device)
+
+
+def _unit(model, target: str):
+    """'layer:channel' or 'layer:channel:row:col' → (layer name, channel, row, col) or None."""
+    if not isinstance(target, str) or ":" not in target:
+        return None
+    layer, *idx = target.split(":")
+    names = dict(as_net(model).named_modules())
+    if layer not in names:
+        get_layer(as_net(model), layer)  # raises: unknown layer, with close names
+    try:
+        idx = [int(i) for i in idx]
+    except ValueError:
+        raise ValueError(f"a unit target is 'layer:channel' or 'layer:channel:row:col'; got {target!r}") from None
+    if len(idx) not in (1, 3):
+        raise ValueError(f"a unit target is 'layer:channel' or 'layer:channel:row:col'; got {target!r}")
+    return (layer, *idx) if len(idx) == 3 else (layer, idx[0], None, None)
+
+
+def _class_indices(model, target, logits: torch.Tensor) -> torch.Tensor:
+    n, classes = logits.shape[0], logits.shape[1]
+    if target is None:
+        return logits.argmax(1)
+    targets = list(target) if isinstance(target, (list, tuple)) or (
+        isinstance(target, torch.Tensor) and target.ndim == 1) else [target] * n
+    if len(targets) != n:
+        raise ValueError(f"got {len(targets)} targets for a batch of {n} images")
+    out = []
+    for t in targets:
+        if t is None:
+            out.append(None)
+            continue
+        if isinstance(model, Model):
+            out.append(model.class_index(t))
+        else:
+            if isinstance(t, str):
+                raise TypeError(f"class names need an ll.Model; with a plain nn.Module pass an index (got {t!r})")
+            if not 0 <= int(t) < classes:
+                raise IndexError(f"class index {int(t)} is out of range: the model has classes 0..{classes - 1}")
+            out.append(int(t))
+    pred = logits.argmax(1)
+    return torch.tensor([pred[i].item() if t is None else t for i, t in enumerate(out)], device=logits.device)
+
+
+def _per_image(model, x: torch.Tensor, target) -> list:
+    """Resolve `target` once, on the clean images: one class index (or unit target) per image, so
+    noisy or interpolated copies of an image all explain the same class."""
+    if _unit(model, target) is not None:
+        return [target] * len(x)
+    net = as_net(model)
+    with torch.no_grad(), frozen(net):
+        return _class_indices(model, target, net(x)).tolist()
+
+
+def score(model, x: torch.Tensor, target=None) -> torch.Tensor:
+    """The N scores to explain: class scores S_c(x) before softmax, or the activation of a unit
+    (summed over the channel for 'layer:channel')."""
+    net = as_net(model)
+    unit = _unit(model, target)
+    if unit is None:
+        logits = net(x)
+        if logits.ndim != 2:
+            raise ValueError(f"the model returns shape {tuple(logits.shape)}, not N×classes")
+        idx = _class_indices(model, target, logits)
+        return logits.gather(1, idx[:, None])[:, 0]
+    layer, channel, row, col = unit
+    with capture(net, layer) as rec:
+        net(x)
+    a = rec.activations[layer]
+    if a.ndim != 4 or not 0 <= channel < a.shape[1]:
+        raise IndexError(f"{layer} has output shape {tuple(a.shape)}; channel {channel} is not in it")
+    if row is None:
+        return a[:, channel].sum(dim=(1, 2))
+    if not (0 <= row < a.shape[2] and 0 <= col < a.shape[3]):
+        raise IndexError(f"{layer} is {a.shape[2]}×{a.shape[3]}; neuron ({row}, {col}) is outside it")
+    return a[:, channel, row, col]
+
+
+def _gradient(model, x: torch.Tensor, target) -> torch.Tensor:
+    """d score / d x for a batch (each image's score depends only on its own input in eval mode)."""
+    with frozen(as_net(model)), torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        s = score(model, x, target)
+        (grad,) = torch.autograd.grad(s.sum(), x)
+    return grad
+
+
+# ------------------------------------------------------------------------------------ ReLU backward rules
+class _Rule(torch.autograd.Function):
+    """relu(x) forward; backward by `rule`:
+         backprop  g · [x > 0]          (the ordinary gradient)
+         deconvnet relu(g)              (Zeiler & Fergus: ignore the forward signal)
+         guided    relu(g) · [x > 0]    (Springenberg et al.: both)"""
+
+    @staticmethod
+    def forward(ctx, x, rule):
+        ctx.rule = rule
+        out = x.clamp(min=0)
+        ctx.save_for_backward(out > 0)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (positive,) = ctx.saved_tensors
+        if ctx.rule == "backprop":
+            return g * positive, None
+        if ctx.rule == "deconvnet":
+            return g.clamp(min=0), None
+        return g.clamp(min=0) * positive, None
+
+
+_RELUS = {F.relu, torch.relu, torch.Tensor.relu}
+_RELUS_INPLACE = {F.relu_, torch.relu_, torch.Tensor.relu_}
+_OTHER_ACTIVATIONS = {F.relu6, F.silu, F.gelu, F.elu, F.selu, F.celu, F.leaky_relu, F.hardswish, F.hardsigmoid,
+                      F.hardtanh, F.mish, F.softplus, F.sigmoid, F.tanh, torch.sigmoid, torch.tanh,
+                      torch.Tensor.sigmoid, torch.Tensor.tanh, F.prelu, F.rrelu, F.glu, F.logsigmoid}
+
+
+class backward_rule(TorchFunctionMode):
+    """Inside `with backward_rule("guided"):` every relu of a forward pass back-propagates by the
+    rule (see `_Rule`). `.relus` counts the ReLUs seen; `.others` names other activations met."""
+
+    def __init__(self, rule: str):
+        super().__init__()
+        if rule not in ("backprop", "deconvnet", "guided"):
+            raise ValueError(f"rule is 'backprop', 'deconvnet' or 'guided'; got {rule!r}")
+        self.rule, self.relus, self.others = rule, 0, set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        inplace = func in _RELUS_INPLACE or kwargs.get("inplace", False) or (func is F.relu and len(args) > 1 and args[1])
+        if func in _RELUS or func in _RELUS_INPLACE:
+            self.relus += 1
+            x = args[0]
+            out = _Rule.apply(x, self.rule)
+            # in-place variants also write into x, for code that ignores the return value
+            return x.copy_(out) if inplace else out
+        if func in _OTHER_ACTIVATIONS:
+            self.others.add(getattr(func, "__name__", str(func)))
+        return func(*args, **kwargs)
+
+
+def _rule_gradient(model, x, target, rule: str, method: str) -> torch.Tensor:
+    with frozen(as_net(model)), torch.enable_grad():
+        x = _inputs(model, x).clone().requires_grad_(True)
+        with backward_rule(rule) as mode:
+            s = score(model, x, target)
+        (grad,) = torch.autograd.grad(s.sum(), x)
+    if mode.others:
+        warnings.warn(f"{method}: the model uses {', '.join(sorted(mode.others))}; the {method} rule applies only "
+                      f"at ReLUs, so the gradient passes through those activations unchanged", stacklevel=3)
+    if mode.relus == 0:
+        warnings.warn(f"{method}: the model has no ReLU, so this is the plain gradient", stacklevel=3)
+    return grad
+
+
+# ------------------------------------------------------------------------------------ gradient methods
+def saliency(model, x, target=None) -> torch.Tensor:
+    """∂S_c/∂x (Simonyan et al. 2014): N×C×H×W, signed. `max_abs(saliency(...))` is the paper's map."""
+    return _gradient(model, _inputs(model, x), target)
+
+
+def max_abs(attr: torch.Tensor) -> torch.Tensor:
+    """N×C×H×W → N×H×W: the largest magnitude over colour channels (Simonyan et al.)."""
+    return attr.abs().amax(dim=1)
+
+
+def guided_backprop(model, x, target=None) -> torch.Tensor:
+    """Guided backpropagation (Springenberg et al. 2015): N×C×H×W."""
+    return _rule_gradient(model, x, target, "guided", "guided backprop")
+
+
+def deconvnet(model, x, target=None) -> torch.Tensor:
+    """Deconvnet reconstruction (Zeiler & Fergus 2014) expressed as a backward rule: N×C×H×W."""
+    return _rule_gradient(model, x, target, "deconvnet", "deconvnet")
+
+
+def grad_cam(model, x, target=None, layer: str | None = None) -> torch.Tensor:
+    """Grad-CAM (Selvaraju et al. 2017): ReLU(Σ_k α_k A^k) with α_k the spatial mean of ∂S_c/∂A^k,
+    upsampled (bilinear) to the input: N×1×H×W, non-negative. `layer`: a dotted name whose
+    output is N×K×h×w (e.g. squeezenet1_1 "features.12", resnet18 "layer4")."""
+    if layer is None:
+        raise TypeError("grad_cam needs layer=..., the name of a convolutional layer (see model.layer_names())")
+    x = _inputs(model, x)
+    net = as_net(model)
+    with frozen(net), torch.enable_grad(), capture(net, layer) as rec:
+        s = score(model, x.clone().requires_grad_(True), target)
+        s.sum().backward()
+    a, g = rec.activations[layer].detach(), rec.gradients.get(layer)
+    if a.ndim != 4 or g is None:
+        raise ValueError(f"layer {layer!r} gives output shape {tuple(a.shape)}; Grad-CAM needs a conv layer's N×K×h×w")
+    cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
+    return F.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)
+
+
+def guided_grad_cam(model, x, target=None, layer: str | None = None) -> torch.Tensor:
+    """Guided backprop × Grad-CAM (Selvaraju et al.): N×C×H×W, sharp and class-discriminative."""
+    return guided_backprop(model, x, target) * grad_cam(model, x, target, layer)
+
+
+def smoothgrad(model, x, target=None, samples: int = 25, noise: float = 0.15, batch_size: int = 25,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """SmoothGrad (Smilkov et al. 2017): the mean gradient over `samples` noisy copies of each image,
+    noise sd = `noise` × (max − min) of the image (PAIR defaults: 0.15, 25 samples). N×C×H×W."""
+    x = _inputs(model, x)
+    if samples < 1 or batch_size < 1:
+        raise ValueError(f"samples and batch_size must be ≥ 1; got {samples}, {batch_size}")
+    generator = generator or torch.Generator(device=x.device).manual_seed(0)
+    out = []
+    for xi, t in zip(x, _per_image(model, x, target)):
+        sd = noise * float(xi.max() - xi.min())
+        total = torch.zeros_like(xi)
+        for start in range(0, samples, batch_size):
+            m = min(batch_size, samples - start)
+            noisy = xi[None] + sd * torch.randn((m, *xi.shape), generator=generator, device=x.device)
+            total += _gradient(model, noisy, t).sum(0)
+        out.append(total / samples)
+    return torch.stack(out)
+
+
+def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, batch_size: int = 50,
+                         return_delta: bool = False):
+    """Integrated gradients (Sundararajan et al. 2017): (x − x') · ∫₀¹ ∂S/∂x(x' + α(x − x')) dα,
+    the integral by the midpoint rule with `steps` points, evaluated `batch_size` at a time.
+
+    baseline x': None → zeros in normalized space (the mean colour, a grey image), a number, or a
+    tensor like x. Returns N×C×H×W; with return_delta, also the completeness error per image,
+    Σ attributions − (S(x) − S(x')), which shrinks as `steps` grows."""
+    x = _inputs(model, x)
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be ≥ 1; got {steps}, {batch_size}")
+    base = torch.zeros_like(x) if baseline is None else (
+        torch.full_like(x, float(baseline)) if isinstance(baseline, (int, float)) else baseline.to(x).expand_as(x))
+    alphas = (torch.arange(steps, device=x.device, dtype=x.dtype) + 0.5) / steps
+    attrs, deltas = [], []
+    for xi, bi, t in zip(x, base, _per_image(model, x, target)):
+        total = torch.zeros_like(xi)
+        for a in alphas.split(batch_size):
+            path = bi[None] + a.view(-1, 1, 1, 1) * (xi - bi)[None]
+            total += _gradient(model, path, t).sum(0)
+        attr = (xi - bi) * total / steps
+        attrs.append(attr)
+        if return_delta:
+            with torch.no_grad():
+                s = score(model, torch.stack([xi, bi]), t)
+            deltas.append(float(attr.sum() - (s[0] - s[1])))
+    attrs = torch.stack(attrs)
+    return (attrs, torch.tensor(deltas)) if return_delta else attrs
+
+
+# ------------------------------------------------------------------------------------ occlusion
+def _baseline_value(model, x: torch.Tensor, baseline) -> torch.Tensor:
+    """The occluder's fill, N×C×H×W: 'mean' (0 in normalized space: the data set's mean colour),
+    'gray' (pixel 0.5), 'blur' (the image blurred), or a number (in normalized space)."""
+    if isinstance(baseline, (int, float)):
+        return torch.full_like(x, float(baseline))
+    if baseline == "mean":
+        return torch.zeros_like(x)
+    if baseline == "gray":
+        if not isinstance(model, Model):
+            raise ValueError("baseline='gray' needs an ll.Model (to know the normalization); use 'mean' or a number")
+        return model.normalize(torch.full_like(x, 0.5))
+    if baseline == "blur":
+        k = max(3, (min(x.shape[2:]) // 8) | 1)
+        return F.avg_pool2d(F.pad(x, [k // 2] * 4, mode="replicate"), k, stride=1)
+    raise ValueError(f"baseline is 'mean', 'gray', 'blur' or a number; got {baseline!r}")
+
+
+def _positions(size: int, window: int, stride: int) -> list[int]:
+    pos = list(range(0, size - window + 1, stride))
+    if pos[-1] != size - window:  # cover the last rows/columns too
+        pos.append(size - window)
+    return pos
+
+
+@torch.no_grad()
+def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline="mean",
+              batch_size: int = 32, progress: bool | None = None) -> torch.Tensor:
+    """Occlusion sensitivity (Zeiler & Fergus 2014): slide a `window`×`window` patch filled with
+    `baseline` over the image with `stride`; at each place record the drop of the target class's
+    softmax probability, p(x) − p(x occluded). Each pixel gets the mean drop over the windows that
+    cover it. Returns N×1×H×W, signed (positive: hiding it lowers the probability).
+
+    Occluded copies are evaluated `batch_size` at a time without gradients; `progress` shows a
+    bar (default: when there are more than 8 batches)."""
+    x = _inputs(model, x)
+    net = as_net(model)
+    h, w = x.shape[2:]
+    if not isinstance(window, int) or not isinstance(stride, int):
+        raise TypeError(f"window and stride are whole numbers of pixels; got {window!r}, {stride!r}")
+    if window < 1 or window > min(h, w):
+        raise ValueError(f"window {window} must be between 1 and the image size {min(h, w)}")
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1 pixel; got {stride}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1; got {batch_size}")
+    fill = _baseline_value(model, x, baseline)
+    places = [(r, c) for r in _positions(h, window, stride) for c in _positions(w, window, stride)]
+    batches = math.ceil(len(places) / batch_size)
+    if progress is None:
+        progress = batches > 8
+    maps = []
+    with frozen(net):
+        for i, c in enumerate(_per_image(model, x, target)):
+            xi, fi = x[i:i + 1], fill[i:i + 1]
+            p0 = torch.softmax(net(xi), 1)[0, c]
+            drop = torch.zeros(h, w, device=x.device)
+            count = torch.zeros(h, w, device=x.device)
+            chunks = [places[k:k + batch_size] for k in range(0, len(places), batch_size)]
+            if progress:
+                from tqdm.auto import tqdm
+                chunks = tqdm(chunks, desc=f"occlusion {i + 1}/{x.shape[0]}", leave=False)
+            for chunk in chunks:
+                batch = xi.repeat(len(chunk), 1, 1, 1)
+                for j, (r, col) in enumerate(chunk):
+                    batch[j, :, r:r + window, col:col + window] = fi[0, :, r:r + window, col:col + window]
+                p = torch.softmax(net(batch), 1)[:, c]
+                for j, (r, col) in enumerate(chunk):
+                    drop[r:r + window, col:col + window] += p0 - p[j]
+                    count[r:r + window, col:col + window] += 1
+            maps.append(drop / count)
+    return torch.stack(maps)[:, None]
+
+
+# ------------------------------------------------------------------------------------ segmentation, scoring
+def grabcut(image, saliency_map, foreground: float = 0.95, background: float = 0.30, iterations: int = 5) -> np.ndarray:
+    """Segment an object from a saliency map, as Simonyan et al.: pixels above the `foreground`
+    quantile of the map seed the object, those below the `background` quantile seed the
+    background, and OpenCV's GrabCut decides the rest from colour. Returns an H×W bool mask.
+
+    image: H×W×3 pixels (uint8 or floats in [0, 1]); saliency_map: H×W (or 1×H×W) non-negative."""
+    import cv2
+    img = np.asarray(image)
+    img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.dtype != np.uint8 else img
+    sal = saliency_map.detach().cpu().numpy() if isinstance(saliency_map, torch.Tensor) else np.asarray(saliency_map)
+    sal = np.squeeze(sal)
+    if img.ndim != 3 or img.shape[2] != 3 or sal.shape != img.shape[:2]:
+        raise ValueError(f"grabcut needs an H×W×3 image and an H×W map of the same size; got {img.shape} and {sal.shape}")
+    if not 0 <= background < foreground <= 1:
+        raise ValueError(f"need 0 ≤ background < foreground ≤ 1 quantiles; got {background}, {foreground}")
+    hi, lo = np.quantile(sal, foreground), np.quantile(sal, background)
+    mask = np.full(sal.shape, cv2.GC_PR_BGD, np.uint8)
+    mask[sal >= np.quantile(sal, (foreground + background) / 2)] = cv2.GC_PR_FGD
+    mask[sal > hi] = cv2.GC_FGD
+    mask[sal < lo] = cv2.GC_BGD
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(np.ascontiguousarray(img[..., ::-1]), mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+
+
+def mass_in_mask(attr_map: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Fraction of each map's (non-negative) mass inside the object mask: N×H×W maps, N×H×W bool
+    masks → N values. A uniform map scores the mask's area fraction."""
+    m = attr_map.detach().float().clamp(min=0).reshape(mask.shape)
+    total = m.sum(dim=(-2, -1)).clamp(min=1e-12)
+    return (m * mask.to(m.device)).sum(dim=(-2, -1)) / total
+
+
+# ------------------------------------------------------------------------------------ benchmark rows
+def bench_rows() -> list[tuple]:
+    """Benchmark rows for `python -m lecturelib bench`: squeezenet1_1 at 224 px on this machine's CPU."""
+    import lecturelib as ll
+
+    from .bench import timed
+    model = ll.load_model("squeezenet1_1", device="cpu")
+    x = model.preprocess("chelsea")
+    rows = []
+    batch = 32
+    xb = x.repeat(batch, 1, 1, 1)
+    with torch.no_grad():
+        fwd = timed(lambda: model(xb), repeat=3)
+    forward_ips = batch / fwd
+    places = len(_positions(224, 15, 8)) ** 2
+    t_occ = timed(lambda: occlusion(model, x, 281, window=15, stride=8, batch_size=batch, progress=False),
+                  repeat=1, warmup=0)
+    occ_ips = places / t_occ
+    rows.append((f"occlusion 15/8 on 224² ({places} windows, batch {batch})",
+                 f"{occ_ips:.0f} img/s", f"≥ 0.8 × forward; here {occ_ips / forward_ips:.2f} × {forward_ips:.0f} img/s"))
+    for name, fn in [("saliency", lambda: saliency(model, x, 281)),
+                     ("Grad-CAM features.12", lambda: grad_cam(model, x, 281, "features.12")),
+                     ("guided backprop", lambda: guided_backprop(model, x, 281))]:
+        rows.append((f"{name}, squeezenet1_1 224²", f"{timed(fn) * 1000:.0f} ms", "< 300 ms"))
+    t = timed(lambda: integrated_gradients(model, x, 281, steps=50, batch_size=25), repeat=1)
+    rows.append(("integrated gradients, 50 steps, squeezenet1_1 224²", f"{t:.2f} s", "< 3 s"))
+    return rows

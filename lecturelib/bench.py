@@ -1,0 +1,76 @@
+"""`python -m lecturelib bench` (or `make bench`): one table of times and memory on this machine.
+
+Each row: what was measured, the number, its target where the course sets one. Timings take
+the median of several runs after a warm-up. Later modules add their rows to ROWS."""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+
+def timed(fn, repeat: int = 5, warmup: int = 1) -> float:
+    """Median wall time of fn() in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def peak_rss_mb() -> float:
+    import resource
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def import_time() -> float:
+    """Seconds to `import lecturelib` in a fresh process where torch is already imported."""
+    code = "import torch, time; t = time.perf_counter(); import lecturelib; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def model_rows(name: str) -> list[tuple]:
+    import lecturelib as ll
+    t = time.perf_counter()
+    model = ll.load_model(name, device="cpu")
+    load = time.perf_counter() - t
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        fwd = timed(lambda: model(x))
+
+    def fwd_bwd():
+        xi = x.clone().requires_grad_(True)
+        model(xi)[0].max().backward()
+    both = timed(fwd_bwd)
+    tag = "" if model.pretrained else " (untrained)"
+    return [(f"{name}{tag}: load", f"{load:.2f} s", ""),
+            (f"{name}: forward, 1×224²", f"{fwd * 1000:.0f} ms", ""),
+            (f"{name}: forward+backward to input, 1×224²", f"{both * 1000:.0f} ms", "")]
+
+
+def main(models=None) -> int:
+    import lecturelib as ll
+    torch.set_num_threads(ll.available_cpus())
+    models = models or ["squeezenet1_1", "alexnet", "resnet18"]
+    rows = [("import lecturelib (torch already imported)", f"{import_time():.3f} s", "< 1 s")]
+    for name in models:
+        rows += model_rows(name)
+    from .attribution import bench_rows
+    rows += bench_rows()
+    rows.append(("peak RSS of this benchmark process", f"{peak_rss_mb():.0f} MB", ""))
+    width = max(len(r[0]) for r in rows)
+    print(f"lecturelib benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs seen, quick mode {'on' if ll.quick_mode() else 'off'}")
+    print(f"{'what':{width}s}  {'measured':>12s}  target")
+    for what, value, target in rows:
+        print(f"{what:{width}s}  {value:>12s}  {target}")
+    return 0

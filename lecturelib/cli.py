@@ -1,0 +1,64 @@
+"""python -m lecturelib doctor | fetch [MODEL...] | train digits|shapes | bench"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+
+
+def doctor() -> int:
+    """One screen: Python, torch, device, which weights are cached, quick/untrained settings."""
+    import torch
+    import torchvision
+
+    from . import env, models
+    print(f"Python       {platform.python_version()} ({sys.executable})")
+    print(f"torch        {torch.__version__}, torchvision {torchvision.__version__}")
+    cuda = f"CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no CUDA GPU"
+    print(f"device       {env.default_device()} ({cuda}); {env.available_cpus()} usable CPUs of {__import__('os').cpu_count()}")
+    print(f"quick mode   {'on' if env.quick_mode() else 'off'} (LECTURELIB_QUICK)")
+    print(f"untrained ok {'yes' if env.allow_untrained() else 'no'} (LECTURELIB_ALLOW_UNTRAINED)")
+    print(f"torch cache  {torch.hub.get_dir()}")
+    for name in ("digits", "shapes") + models.COURSE_TORCHVISION:
+        print(f"  {name:14s} {models.weights_status(name)}")
+    return 0
+
+
+def fetch(names: list[str]) -> int:
+    from . import models
+    failed = 0
+    for name in names or [models.DEFAULT_MODEL]:
+        try:
+            print(f"{name}: {models.fetch(name)}")
+        except Exception as e:  # report every model, then fail
+            print(f"{name}: FAILED: {e}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lecturelib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check the environment")
+    p = sub.add_parser("fetch", help="download ImageNet weights into torchvision's cache")
+    p.add_argument("models", nargs="*", help="model names (default: squeezenet1_1)")
+    p = sub.add_parser("train", help="train a course model and save its weights into the package")
+    p.add_argument("name", choices=["digits", "shapes"])
+    p.add_argument("--out", help="weights file (default: lecturelib/weights/NAME.pt)")
+    p = sub.add_parser("bench", help="print the benchmark table")
+    p.add_argument("--models", nargs="*", default=None, help="models to time (default: squeezenet1_1 alexnet resnet18)")
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return doctor()
+    if args.command == "fetch":
+        return fetch(args.models)
+    if args.command == "train":
+        import torch
+
+        from .coursemodels import train
+        from .env import available_cpus
+        torch.set_num_threads(available_cpus())
+        train(args.name, out=args.out)
+        return 0
+    from .bench import main as bench_main
+    return bench_main(args.models)

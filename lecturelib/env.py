@@ -1,0 +1,122 @@
+"""The session: device, CPU threads, seeds, quick mode, plot defaults.
+
+Nothing here runs at import. `setup()` is the one call a notebook makes; the other
+functions read the environment each time they are called, so there is no global state.
+
+Environment variables (all optional):
+    LECTURELIB_DEVICE            "cpu", "cuda", "cuda:1", "mps": overrides the automatic choice
+    LECTURELIB_QUICK=1           shrink steps and sizes (CI, fast checks)
+    LECTURELIB_ALLOW_UNTRAINED=1 build models with seeded random weights when ImageNet
+                                 weights are not cached (CI, offline machines)
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+
+import numpy as np
+import torch
+
+__all__ = ["setup", "default_device", "available_cpus", "quick_mode", "param", "allow_untrained"]
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def quick_mode() -> bool:
+    """True when LECTURELIB_QUICK is set: notebooks shrink steps and sizes (for CI)."""
+    return _flag("LECTURELIB_QUICK")
+
+
+def allow_untrained() -> bool:
+    """True when LECTURELIB_ALLOW_UNTRAINED is set: missing weights become seeded random ones."""
+    return _flag("LECTURELIB_ALLOW_UNTRAINED")
+
+
+def param(full, quick):
+    """`full` normally, `quick` in quick mode. A parameters cell reads `steps = ll.param(200, quick=5)`,
+    so students see the real value and CI runs the small one."""
+    return quick if quick_mode() else full
+
+
+def default_device() -> torch.device:
+    """LECTURELIB_DEVICE if set, else CUDA if available, else Apple's MPS, else the CPU."""
+    wanted = os.environ.get("LECTURELIB_DEVICE", "").strip()
+    if wanted:
+        try:
+            device = torch.device(wanted)
+        except RuntimeError as e:
+            raise ValueError(f"LECTURELIB_DEVICE={wanted!r} is not a device; use cpu, cuda, cuda:0 or mps") from e
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"LECTURELIB_DEVICE={wanted!r} but torch sees no CUDA GPU "
+                               f"(torch {torch.__version__}); unset it or use cpu")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: the smallest of its affinity mask and its cgroup quota.
+
+    Binder and Docker give a quota of 1-2 CPUs on a many-core host; os.cpu_count() (what torch
+    uses by default) reports the host, and torch then runs many threads on one CPU, several
+    times slower."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
+
+
+def _cgroup_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """CPU quota in CPUs from cgroup v2 (cpu.max) or v1 (cfs_quota_us / cfs_period_us), or None."""
+    try:
+        with open(os.path.join(root, "cpu.max")) as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(os.path.join(root, "cpu", "cpu.cfs_quota_us")) as f:
+            quota = int(f.read())
+        with open(os.path.join(root, "cpu", "cpu.cfs_period_us")) as f:
+            period = int(f.read())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def setup(seed: int = 0, plots: bool = True) -> torch.device:
+    """Prepare a notebook session and return the device to use.
+
+    Seeds Python, NumPy and torch; sets torch's CPU threads to `available_cpus()`;
+    sets readable matplotlib defaults (if `plots`); prints one line saying the device,
+    whether ImageNet weights for the default model are available, and quick mode."""
+    from .models import DEFAULT_MODEL, weights_status
+
+    seed_everything(seed)
+    threads = available_cpus()
+    torch.set_num_threads(threads)
+    device = default_device()
+    if plots:
+        import matplotlib as mpl
+        mpl.rcParams.update({"figure.dpi": 100, "image.interpolation": "nearest",
+                             "axes.titlesize": 10, "figure.figsize": (8, 4)})
+    status = weights_status(DEFAULT_MODEL)
+    print(f"lecturelib: device {device} ({threads} CPU thread{'s' * (threads > 1)}), "
+          f"{DEFAULT_MODEL} weights {status}, quick mode {'on' if quick_mode() else 'off'}, seed {seed}")
+    return device

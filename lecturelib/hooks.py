@@ -1,0 +1,109 @@
+"""Recording what happens inside a network, and leaving it exactly as it was.
+
+`capture` records activations (and, after a backward pass, their gradients) of named layers.
+Every hook it adds is removed when the `with` block ends, also when an exception or a
+KeyboardInterrupt ends it, so re-running a cell never stacks hooks.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from .models import Model, get_layer
+
+__all__ = ["capture", "Recording", "frozen", "hook_count", "as_net"]
+
+
+def as_net(model) -> nn.Module:
+    """The torch module inside an `ll.Model`, or the module itself."""
+    if isinstance(model, Model):
+        return model.net
+    if isinstance(model, nn.Module):
+        return model
+    raise TypeError(f"expected an ll.Model or a torch nn.Module; got {type(model).__name__}")
+
+
+class Recording:
+    """What `capture` saw. `activations[name]` is the layer's output from its last call
+    (N×C×H×W for conv layers); `gradients[name]` is d(whatever you backpropagated)/d(that output),
+    filled once you call `.backward()` inside the block; `calls[name]` counts the layer's calls
+    (a ReLU module reused inside a block is called more than once per forward)."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.activations: dict[str, torch.Tensor] = {}
+        self.gradients: dict[str, torch.Tensor] = {}
+        self.calls: dict[str, int] = {n: 0 for n in names}
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.activations[name]
+
+    def __repr__(self) -> str:
+        shapes = {n: tuple(a.shape) for n, a in self.activations.items()}
+        return f"Recording(activations={shapes}, gradients={list(self.gradients)})"
+
+
+@contextlib.contextmanager
+def capture(model, layers: str | Iterable[str], detach: bool = False):
+    """Record the outputs of `layers` (dotted names, e.g. "features.12") while the block runs.
+
+        with ll.capture(model, ["features.3", "features.12"]) as rec:
+            score = model(x)[0, 281]
+            score.backward()          # optional: fills rec.gradients
+        rec.activations["features.12"]  # 1×512×13×13
+
+    detach=True stores detached copies (no graph kept; gradients are then not recorded).
+    Hooks are removed when the block exits, however it exits."""
+    net = as_net(model)
+    names = [layers] if isinstance(layers, str) else list(layers)
+    modules = [get_layer(net, n) for n in names]  # unknown names raise before any hook is added
+    rec = Recording(names)
+    handles = []
+
+    def make_hook(name):
+        def hook(module, inputs, output):
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(f"layer {name!r} returns {type(output).__name__}, not a tensor; "
+                                f"capture a layer that returns one tensor")
+            rec.calls[name] += 1
+            rec.activations[name] = output.detach() if detach else output
+            if output.requires_grad and not detach:
+                def save_grad(grad, name=name):
+                    rec.gradients[name] = grad.detach()
+                output.register_hook(save_grad)  # a tensor hook: lives and dies with this tensor
+        return hook
+
+    try:
+        for name, module in zip(names, modules):
+            handles.append(module.register_forward_hook(make_hook(name)))
+        yield rec
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def frozen(net: nn.Module):
+    """Inside the block: eval mode and no parameter gradients. Both are restored afterwards,
+    so methods that optimize or differentiate an input never change the model."""
+    was_training = net.training
+    flags = [(p, p.requires_grad) for p in net.parameters()]
+    try:
+        net.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield net
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        net.train(was_training)
+
+
+def hook_count(model) -> int:
+    """Number of forward, forward-pre and backward hooks on all modules (0 for a clean model)."""
+    net = as_net(model)
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+               + len(getattr(m, "_backward_pre_hooks", {})) for m in net.modules())

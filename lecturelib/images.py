@@ -1,0 +1,194 @@
+"""Images in, RGB PIL images out: sample names, paths, URLs, PIL images, arrays and tensors."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pathlib
+import urllib.parse
+import urllib.request
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .lookup import unknown
+
+__all__ = ["load_image", "sample_names", "MAX_SIDE"]
+
+# Long side of an image after loading. Bigger photos are shrunk while they are decoded
+# (JPEG draft mode) so a 50-megapixel upload does not need gigabytes of RAM.
+MAX_SIDE = 2048
+# Refuse to decode non-JPEG files above this many pixels (3 bytes each in RAM).
+MAX_PIXELS = 120_000_000
+
+
+def _skimage(name):
+    def load():
+        import skimage.data
+        return getattr(skimage.data, name)()
+    return load
+
+
+def _grace_hopper():
+    import matplotlib.cbook
+    return Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))
+
+
+def _sklearn(name):
+    def load():
+        from sklearn.datasets import load_sample_image
+        return load_sample_image(name + ".jpg")
+    return load
+
+
+# Sample photos shipped inside installed packages: usable offline.
+SAMPLES = {
+    "chelsea": _skimage("chelsea"), "coffee": _skimage("coffee"), "astronaut": _skimage("astronaut"),
+    "rocket": _skimage("rocket"), "hubble_deep_field": _skimage("hubble_deep_field"),
+    "camera": _skimage("camera"), "cat": _skimage("cat"),
+    "grace_hopper": _grace_hopper, "china": _sklearn("china"), "flower": _sklearn("flower"),
+}
+
+
+def sample_names() -> list[str]:
+    return sorted(SAMPLES)
+
+
+def cache_dir() -> pathlib.Path:
+    """Where downloaded images are kept: $LECTURELIB_CACHE or ~/.cache/lecturelib."""
+    root = os.environ.get("LECTURELIB_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "lecturelib")
+    return pathlib.Path(root)
+
+
+def _download(url: str, timeout: float = 20) -> pathlib.Path:
+    """Fetch a URL once into the cache (file name = hash of the URL); later calls reuse it."""
+    suffix = pathlib.Path(urllib.parse.urlparse(url).path).suffix[:8]
+    path = cache_dir() / "images" / (hashlib.sha256(url.encode()).hexdigest()[:20] + suffix)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            data = r.read()
+    except OSError as e:
+        raise OSError(f"could not download {url}: {e}. Check the address and your connection, "
+                      f"or download the file yourself and pass its path.") from e
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def _open_file(path) -> Image.Image:
+    path = pathlib.Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"no image file at {str(path)!r} (working directory {os.getcwd()}); "
+                                f"pass an existing path, a URL or a sample name: {', '.join(sample_names())}")
+    try:
+        img = Image.open(path)
+        img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale; others: no-op
+        if img.width * img.height > MAX_PIXELS:
+            raise ValueError(f"{path} is {img.width}×{img.height} pixels, too large to decode in memory "
+                             f"(limit {MAX_PIXELS:,}); save it smaller or as JPEG")
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"could not read {str(path)!r} as an image ({e}); "
+                         f"it may be corrupt or not an image format Pillow knows (JPEG, PNG, ...)") from e
+    return img
+
+
+def _from_array(a: np.ndarray) -> Image.Image:
+    """HxW, HxWx1/3/4 or CxHxW (C in 1/3/4) arrays; uint8 0..255, uint16 0..65535, bool, or floats in [0, 1]."""
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[-1] not in (1, 3, 4):
+        a = np.moveaxis(a, 0, -1)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
+        raise ValueError(f"an image array must be HxW, HxWxC or CxHxW with C in 1, 3, 4; got shape {a.shape}")
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype == np.uint16:
+        a = (a // 257).astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ValueError("the image array holds NaN or infinite values")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise ValueError(f"a float image must hold values in [0, 1]; this one spans [{lo:.3g}, {hi:.3g}]. "
+                             f"Divide by 255 for 0-255 data, or use model.deprocess(x) for a normalized tensor")
+        a = np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.integer):
+        if a.min() < 0 or a.max() > 255:
+            raise ValueError(f"an integer image must hold values in 0..255; got [{a.min()}, {a.max()}]")
+        a = a.astype(np.uint8)
+    else:
+        raise TypeError(f"cannot read an image array of dtype {a.dtype}")
+    return Image.fromarray(a)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode → RGB. Transparency is laid on white; 16-bit and float grays are scaled, not clipped."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if img.mode == "F" and a.max() <= 1:
+            hi = 1.0
+        return Image.fromarray(np.round(np.clip(a / hi, 0, 1) * 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "P" or img.mode in ("LA", "PA", "RGBA", "La", "RGBa") or "transparency" in img.info:
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, img).convert("RGB")
+    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def load_image(src, size: int | None = None) -> Image.Image:
+    """Load an image as an RGB PIL image.
+
+    src:  a sample name (see `sample_names()`: "chelsea", "coffee", "grace_hopper", ...),
+          a file path, an http(s) URL (downloaded once into the cache), a PIL image,
+          a NumPy array (HxW, HxWxC, CxHxW; uint8, uint16, bool or float in [0, 1]),
+          or a torch tensor (CxHxW or 1xCxHxW, floats in [0, 1]).
+    size: if given, the shorter side is resized to `size` pixels (aspect kept).
+    Images larger than MAX_SIDE on their long side are shrunk to it."""
+    if isinstance(src, Image.Image):
+        img = src
+    elif isinstance(src, (str, os.PathLike)):
+        s = str(src)
+        if s in SAMPLES:
+            img = SAMPLES[s]()
+            img = img if isinstance(img, Image.Image) else _from_array(img)
+        elif s.startswith(("http://", "https://")):
+            img = _open_file(_download(s))
+        elif os.sep in s or "/" in s or pathlib.Path(s).suffix or pathlib.Path(s).exists():
+            img = _open_file(s)
+        else:
+            raise unknown("sample image", s, sample_names(), "Pass a sample name, a file path or a URL")
+    elif isinstance(src, (bytes, bytearray)):
+        img = Image.open(io.BytesIO(src))
+    elif type(src).__module__.startswith("torch"):
+        t = src.detach().cpu()
+        if t.ndim == 4:
+            if t.shape[0] != 1:
+                raise ValueError(f"load_image takes one image; got a batch of {t.shape[0]} (shape {tuple(t.shape)})")
+            t = t[0]
+        img = _from_array(t.float().numpy() if t.is_floating_point() else t.numpy())
+    elif isinstance(src, np.ndarray):
+        img = _from_array(src)
+    else:
+        raise TypeError(f"load_image cannot read a {type(src).__name__}; pass a sample name, path, URL, "
+                        f"PIL image, NumPy array or torch tensor")
+    if img.width < 1 or img.height < 1:
+        raise ValueError(f"the image is empty ({img.width}×{img.height} pixels)")
+    img = to_rgb(img)
+    if max(img.size) > MAX_SIDE:
+        img.thumbnail((MAX_SIDE, MAX_SIDE), Image.BICUBIC)
+    if size is not None:
+        if size < 1:
+            raise ValueError(f"size must be a positive number of pixels; got {size}")
+        scale = size / min(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
+    return img

@@ -1,0 +1,137 @@
+"""Plots for the course. Every function takes `ax=` (draws into it) and works in RGB.
+
+Signed maps are drawn with a diverging colormap centred on zero (red +, blue −), so a sign is
+never lost to min-max scaling; non-negative maps use "hot" from zero. When `model=` is given
+and its weights are untrained, the figure says so in red.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+__all__ = ["show", "heatmap", "overlay", "grid", "compare", "to_display", "mark_untrained"]
+
+
+def to_display(img, model=None) -> np.ndarray:
+    """PIL image, H×W(×C) array or tensor → H×W×3 or H×W float array for imshow.
+    A C×H×W or 1×C×H×W tensor is taken as the model's normalized input when `model` is
+    given, else as pixels in [0, 1]."""
+    if isinstance(img, torch.Tensor):
+        t = img.detach().float().cpu()
+        if model is not None:
+            return model.deprocess(t)
+        t = t[0] if t.ndim == 4 else t
+        a = t.permute(1, 2, 0).numpy() if t.ndim == 3 else t.numpy()
+    else:
+        a = np.asarray(img)
+        if a.dtype == np.uint8:
+            a = a / 255.0
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    return np.clip(a.astype(np.float32), 0, 1)
+
+
+def mark_untrained(ax, model) -> None:
+    """Write 'untrained weights' on `ax` if `model` has random weights."""
+    note = getattr(model, "note", "")
+    if note:
+        ax.text(0.5, 0.02, note, transform=ax.transAxes, ha="center", va="bottom", fontsize=8,
+                color="white", bbox=dict(facecolor="red", alpha=0.75, pad=1.5, linewidth=0))
+
+
+def _axes(ax):
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    return ax
+
+
+def show(img, title: str | None = None, ax=None, model=None):
+    """Draw an image (see `to_display`). Returns the axes."""
+    ax = _axes(ax)
+    a = to_display(img, model)
+    ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1)
+    ax.set_title(title or "")
+    ax.axis("off")
+    mark_untrained(ax, model)
+    return ax
+
+
+def _as_map(attr) -> np.ndarray:
+    a = attr.detach().float().cpu().numpy() if isinstance(attr, torch.Tensor) else np.asarray(attr, dtype=np.float32)
+    a = np.squeeze(a)
+    if a.ndim == 3:  # C×H×W attribution: keep the channel of largest magnitude, with its sign
+        idx = np.abs(a).argmax(0)
+        a = np.take_along_axis(a, idx[None], 0)[0]
+    if a.ndim != 2:
+        raise ValueError(f"a heat map must be H×W or C×H×W; got shape {np.shape(attr)}")
+    return a
+
+
+def heatmap(attr, title: str | None = None, ax=None, signed: bool | None = None, cmap=None,
+            colorbar: bool = False, model=None):
+    """Draw an attribution map (H×W, C×H×W or 1×C×H×W; channels reduced by signed max-magnitude).
+    signed=None decides from the data: any negative value → diverging map centred on 0."""
+    ax = _axes(ax)
+    a = _as_map(attr)
+    signed = bool((a < 0).any()) if signed is None else signed
+    top = float(np.abs(a).max()) or 1.0
+    im = ax.imshow(a, cmap=cmap or ("bwr" if signed else "hot"), vmin=-top if signed else 0, vmax=top)
+    ax.set_title(title or "")
+    ax.axis("off")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    mark_untrained(ax, model)
+    return ax
+
+
+def overlay(img, attr, title: str | None = None, ax=None, alpha: float = 0.5, cmap: str = "jet", model=None):
+    """An image with a non-negative map (e.g. Grad-CAM) laid over it; the map is resized to the image."""
+    ax = _axes(ax)
+    a = to_display(img, model)
+    m = _as_map(attr)
+    if m.shape != a.shape[:2]:
+        m = torch.nn.functional.interpolate(torch.from_numpy(m)[None, None], size=a.shape[:2],
+                                            mode="bilinear", align_corners=False)[0, 0].numpy()
+    ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1)
+    ax.imshow(m, cmap=cmap, alpha=alpha, vmin=min(0.0, float(m.min())), vmax=float(m.max()) or 1.0)
+    ax.set_title(title or "")
+    ax.axis("off")
+    mark_untrained(ax, model)
+    return ax
+
+
+def grid(images, titles=None, ncols: int | None = None, size: float = 2.0, suptitle: str | None = None,
+         model=None, maps: bool = False):
+    """Many images (or maps, if `maps`) in a grid. Returns the figure."""
+    images = list(images)
+    n = len(images)
+    ncols = ncols or min(n, 8)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(suptitle)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        title = titles[i] if titles is not None else None
+        (heatmap if maps else show)(images[i], title=title, ax=ax, model=model)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def compare(panels: dict, size: float = 2.6, model=None, suptitle: str | None = None):
+    """One row of titled panels: {title: image or map}. 2-D arrays/tensors and C×H×W attribution
+    tensors with `model` given are drawn as maps; images (PIL, H×W×3) as images."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size + 0.3), squeeze=False)
+    for ax, (title, p) in zip(axes[0], panels.items()):
+        is_image = not isinstance(p, (torch.Tensor, np.ndarray)) or (np.ndim(p) == 3 and np.shape(p)[-1] == 3)
+        (show(p, title, ax) if is_image else heatmap(p, title, ax))
+        mark_untrained(ax, model)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,48 @@
+"""Test settings: offline, quick, untrained-allowed, an empty torch cache, no network but loopback."""
+import ipaddress
+import os
+import socket
+import tempfile
+
+import pytest
+
+# Set before any notebook kernel starts (kernels inherit this environment).
+os.environ.setdefault("LECTURELIB_QUICK", "1")
+os.environ.setdefault("LECTURELIB_ALLOW_UNTRAINED", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="lecturelib-torch-home-")
+os.environ["LECTURELIB_CACHE"] = tempfile.mkdtemp(prefix="lecturelib-cache-")
+
+_connect = socket.socket.connect
+
+
+def _loopback_only(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    try:
+        if isinstance(host, str) and not ipaddress.ip_address(host).is_loopback:
+            raise OSError(f"tests may not use the network (tried {address})")
+    except ValueError:
+        if host not in ("localhost",):
+            raise OSError(f"tests may not use the network (tried {address})")
+    return _connect(self, address)
+
+
+socket.socket.connect = _loopback_only
+
+
+@pytest.fixture(scope="session")
+def squeezenet():
+    import lecturelib as ll
+    return ll.load_model("squeezenet1_1", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shapes_model():
+    import lecturelib as ll
+    return ll.load_model("shapes", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def digits_model():
+    import lecturelib as ll
+    return ll.load_model("digits", device="cpu")

@@ -1,0 +1,64 @@
+"""The repository's promises: equal environments, one repository address, clean notebooks."""
+import json
+import pathlib
+import re
+import subprocess
+import sys
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+REPO = PYPROJECT["project"]["urls"]["Repository"]
+SLUG = REPO.removeprefix("https://github.com/")
+
+
+def test_binder_and_conda_environments_are_equal():
+    assert (ROOT / "environment.yml").read_text() == (ROOT / "binder" / "environment.yml").read_text()
+
+
+def test_environment_lists_every_dependency():
+    env = (ROOT / "environment.yml").read_text()
+    for dep in PYPROJECT["project"]["dependencies"]:
+        assert f"- {dep}" in env, f"{dep} is in pyproject.toml but not environment.yml"
+
+
+def test_one_repository_address_everywhere():
+    texts = {"README.md": (ROOT / "README.md").read_text()}
+    texts.update({nb.name: nb.read_text() for nb in NOTEBOOKS})
+    for name, text in texts.items():
+        for slug in re.findall(r"github\.com/([\w.-]+/[\w.-]+)", text):
+            assert slug == SLUG, f"{name} points at {slug}, not {SLUG} (pyproject.toml)"
+        for slug in re.findall(r"mybinder\.org/v2/gh/([\w.-]+/[\w.-]+)", text):
+            assert slug == SLUG, f"{name} binder link points at {slug}"
+
+
+def test_readme_lists_every_notebook_with_badges():
+    readme = (ROOT / "README.md").read_text()
+    assert "make lab" in readme and "make test" in readme and "python -m lecturelib fetch" in readme
+    for nb in NOTEBOOKS:
+        assert f"colab.research.google.com/github/{SLUG}/blob/main/notebooks/{nb.name}" in readme
+        assert f"mybinder.org/v2/gh/{SLUG}/main?labpath=notebooks/{nb.name}" in readme
+
+
+def test_notebooks_follow_the_pattern():
+    assert NOTEBOOKS, "no notebooks"
+    for nb in NOTEBOOKS:
+        cells = json.loads(nb.read_text())["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        sources = ["".join(c["source"]) for c in code]
+        assert "google.colab" in sources[0] and f"git+{REPO}" in sources[0], f"{nb.name}: setup cell"
+        assert "ll.setup(" in sources[0], f"{nb.name}: setup cell must call ll.setup()"
+        assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in code), f"{nb.name}: parameters cell"
+        for c in code:
+            if "keep_output" not in c.get("metadata", {}).get("tags", []):
+                assert not c.get("outputs") and c.get("execution_count") is None, f"{nb.name}: outputs committed"
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_cli_doctor():
+    out = subprocess.run([sys.executable, "-m", "lecturelib", "doctor"], capture_output=True, text=True, check=True).stdout
+    assert "torch" in out and "squeezenet1_1" in out and "digits" in out
