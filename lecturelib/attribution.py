@@ -128,7 +128,7 @@ def _gradient(model, x: torch.Tensor, target) -> torch.Tensor:
     """d score / d x for a batch (each image's score depends only on its own input in eval mode)."""
     with frozen(as_net(model)), torch.enable_grad():
         x = x.detach().clone().requires_grad_(True)
-        s = score(model, x, target)
+        s = score(model, x + 0, target)  # + 0: a model whose first op is in-place must not write into the leaf
         (grad,) = torch.autograd.grad(s.sum(), x)
     return grad
 
@@ -192,7 +192,7 @@ def _rule_gradient(model, x, target, rule: str, method: str) -> torch.Tensor:
     with frozen(as_net(model)), torch.enable_grad():
         x = _inputs(model, x).clone().requires_grad_(True)
         with backward_rule(rule) as mode:
-            s = score(model, x, target)
+            s = score(model, x + 0, target)
         (grad,) = torch.autograd.grad(s.sum(), x)
     if mode.others:
         warnings.warn(f"{method}: the model uses {', '.join(sorted(mode.others))}; the {method} rule applies only "
@@ -232,7 +232,7 @@ def grad_cam(model, x, target=None, layer: str | None = None) -> torch.Tensor:
     x = _inputs(model, x)
     net = as_net(model)
     with frozen(net), torch.enable_grad(), capture(net, layer) as rec:
-        s = score(model, x.clone().requires_grad_(True), target)
+        s = score(model, x.clone().requires_grad_(True) + 0, target)
         s.sum().backward()
     a, g = rec.activations[layer].detach(), rec.gradients.get(layer)
     if a.ndim != 4 or g is None:
@@ -387,8 +387,7 @@ def grabcut(image, saliency_map, foreground: float = 0.95, background: float = 0
     if not 0 <= background < foreground <= 1:
         raise ValueError(f"need 0 ≤ background < foreground ≤ 1 quantiles; got {background}, {foreground}")
     hi, lo = np.quantile(sal, foreground), np.quantile(sal, background)
-    mask = np.full(sal.shape, cv2.GC_PR_BGD, np.uint8)
-    mask[sal >= np.quantile(sal, (foreground + background) / 2)] = cv2.GC_PR_FGD
+    mask = np.full(sal.shape, cv2.GC_PR_BGD, np.uint8)  # undecided: probably background
     mask[sal > hi] = cv2.GC_FGD
     mask[sal < lo] = cv2.GC_BGD
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
