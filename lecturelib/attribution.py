@@ -430,3 +430,49 @@ def bench_rows() -> list[tuple]:
     t = timed(lambda: integrated_gradients(model, x, 281, steps=50, batch_size=25), repeat=1)
     rows.append(("integrated gradients, 50 steps, squeezenet1_1 224²", f"{t:.2f} s", "< 3 s"))
     return rows
+
+
+# ------------------------------------------------------------------------------------ is it right?
+def randomized(model, layers: int, seed: int = 0) -> Model:
+    """A copy of `model` whose last `layers` parameterized layers (in definition order) have
+    fresh random weights: the model-randomization sanity check of Adebayo et al. (2018).
+    An explanation that barely changes when the top layers are randomized does not explain the model."""
+    import copy
+    if not isinstance(model, Model):
+        raise TypeError("randomized needs an ll.Model")
+    twin = copy.deepcopy(model)
+    resettable = [m for m in twin.net.modules() if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
+    if not 0 <= layers <= len(resettable):
+        raise ValueError(f"{model.name} has {len(resettable)} parameterized layers; got layers={layers}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in resettable[len(resettable) - layers:]:
+            m.reset_parameters()
+    twin.net.requires_grad_(False)
+    twin.name = f"{model.name} (top {layers} layers randomized)"
+    return twin
+
+
+def pointing_game(model: Model, methods: dict, n: int = 40, seed: int = 123, tolerance: int = 1) -> dict:
+    """Score attribution methods against the known object masks of the `shapes` course model.
+
+    methods: {name: fn(model, x, targets) → N×H×W map (or N×C×H×W / N×1×H×W, reduced by max-abs)}.
+    Uses the `n` images of `shapes_data(n, seed)` that the model classifies correctly, each
+    explained for its true class. Masks are widened by `tolerance` pixels (edge pixels are half
+    object at 32 px). Returns {name: {"mass": mean fraction of map mass on the object,
+    "hits": fraction of maps whose peak is on the object}} plus "uniform" for a flat map."""
+    from .coursemodels import shapes_data
+    pixels, labels, masks = shapes_data(n, seed=seed)
+    x = model.normalize(pixels.to(model.device))
+    with torch.no_grad():
+        keep = model(x).argmax(1).cpu() == labels
+    x, labels, masks = x[keep], labels[keep], masks[keep]
+    near = F.max_pool2d(masks.float()[:, None], 2 * tolerance + 1, 1, tolerance)[:, 0] > 0
+    out = {"uniform": {"mass": float(near.float().mean()), "hits": float(near.float().mean())}}
+    for name, fn in methods.items():
+        m = fn(model, x, labels.tolist()).detach().cpu()
+        m = max_abs(m) if m.ndim == 4 and m.shape[1] > 1 else m.reshape(len(x), *x.shape[2:])
+        peak = m.flatten(1).argmax(1)
+        out[name] = {"mass": float(mass_in_mask(m, near).mean()),
+                     "hits": float(near.flatten(1)[torch.arange(len(m)), peak].float().mean())}
+    return out

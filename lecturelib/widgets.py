@@ -1,0 +1,80 @@
+"""Live explorers for the lectures: plain ipywidgets (they run in JupyterLab, Notebook and Colab).
+
+Each function returns a widget; display it as a cell's last line. Imported only when used."""
+from __future__ import annotations
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import torch
+
+from . import attribution as at
+from . import plot
+
+__all__ = ["occlusion_probe", "attribution_explorer"]
+
+
+def _draw(out: W.Output, fn):
+    with out:
+        out.clear_output(wait=True)
+        fn()
+        plt.show()
+
+
+def occlusion_probe(model, img, target=None, window: int = 40):
+    """Move a grey square over the image with two sliders and watch the target's probability."""
+    x = model.as_input(img)
+    c = at._per_image(model, x, target)[0]
+    size = x.shape[-1]
+    row = W.IntSlider(0, 0, size - window, 4, description="row")
+    col = W.IntSlider(0, 0, size - window, 4, description="column")
+    win = W.IntSlider(window, 4, size, 4, description="window")
+    out = W.Output()
+    with torch.no_grad():
+        p0 = float(torch.softmax(model(x), 1)[0, c])
+
+    def update(*_):
+        w = win.value
+        row.max = col.max = size - w
+        xo = x.clone()
+        xo[..., row.value:row.value + w, col.value:col.value + w] = 0  # 0 = the mean colour in normalized space
+        with torch.no_grad():
+            p = float(torch.softmax(model(xo), 1)[0, c])
+
+        def draw():
+            _, ax = plt.subplots(figsize=(4, 4))
+            plot.show(xo, f"p({model.categories[c]}) = {p:.3f}  (unoccluded {p0:.3f})", ax=ax, model=model)
+        _draw(out, draw)
+    for s in (row, col, win):
+        s.observe(update, "value")
+    update()
+    return W.VBox([W.HBox([row, col, win]), out])
+
+
+METHODS = {"gradient (backprop)": at.saliency, "deconvnet": at.deconvnet, "guided backprop": at.guided_backprop}
+
+
+def attribution_explorer(model, img, layers: list[str]):
+    """Pick a layer, a channel and a method; see what that channel responds to in this image."""
+    x = model.as_input(img)
+    with torch.no_grad(), at.capture(model, layers) as rec:
+        model(x)
+    channels = {name: rec.activations[name].shape[1] for name in layers}
+    layer = W.Dropdown(options=layers, value=layers[-1], description="layer")
+    channel = W.IntSlider(0, 0, channels[layers[-1]] - 1, description="channel")
+    method = W.Dropdown(options=list(METHODS), value="guided backprop", description="method")
+    out = W.Output()
+
+    def update(*_):
+        channel.max = channels[layer.value] - 1
+        unit = f"{layer.value}:{channel.value}"
+        attr = METHODS[method.value](model, x, unit)
+
+        def draw():
+            fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
+            plot.show(x, "image", ax=axes[0], model=model)
+            plot.heatmap(attr[0], f"{method.value}: {unit}", ax=axes[1], model=model)
+        _draw(out, draw)
+    for w in (layer, channel, method):
+        w.observe(update, "value")
+    update()
+    return W.VBox([W.HBox([layer, channel, method]), out])
