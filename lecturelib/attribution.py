@@ -340,6 +340,8 @@ def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline
         raise ValueError(f"window {window} must be between 1 and the image size {min(h, w)}")
     if stride < 1:
         raise ValueError(f"stride must be at least 1 pixel; got {stride}")
+    if stride > window:
+        raise ValueError(f"stride {stride} > window {window} would leave pixels never occluded; use stride ≤ window")
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1; got {batch_size}")
     fill = _baseline_value(model, x, baseline)

@@ -87,16 +87,20 @@ def heatmap(attr, title: str | None = None, ax=None, signed: bool | None = None,
     return ax
 
 
-def overlay(img, attr, title: str | None = None, ax=None, alpha: float = 0.5, cmap: str = "jet", model=None):
-    """An image with a non-negative map (e.g. Grad-CAM) laid over it; the map is resized to the image."""
+def overlay(img, attr, title: str | None = None, ax=None, alpha: float = 0.6, cmap: str = "jet", model=None):
+    """An image with a non-negative map (e.g. Grad-CAM) laid over it, resized to the image. Opacity
+    grows with the map's value, so where the map is zero the image shows unchanged."""
     ax = _axes(ax)
     a = to_display(img, model)
     m = _as_map(attr)
     if m.shape != a.shape[:2]:
         m = torch.nn.functional.interpolate(torch.from_numpy(m)[None, None], size=a.shape[:2],
                                             mode="bilinear", align_corners=False)[0, 0].numpy()
+    m = np.clip(m, 0, None) / (float(m.max()) or 1.0)
+    rgba = plt.get_cmap(cmap)(m)
+    rgba[..., 3] = alpha * m
     ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1)
-    ax.imshow(m, cmap=cmap, alpha=alpha, vmin=min(0.0, float(m.min())), vmax=float(m.max()) or 1.0)
+    ax.imshow(rgba)
     ax.set_title(title or "")
     ax.axis("off")
     mark_untrained(ax, model)

@@ -134,6 +134,8 @@ def test_bad_input_errors():
         at.occlusion(net, x, 0, window=7)
     with pytest.raises(ValueError, match="stride"):
         at.occlusion(net, x, 0, window=3, stride=0)
+    with pytest.raises(ValueError, match="never occluded"):
+        at.occlusion(net, x, 0, window=2, stride=3)
     with pytest.raises(TypeError, match="class names need an ll.Model"):
         at.saliency(net, x, "tabby")
     with pytest.raises(TypeError, match="layer="):
