@@ -238,6 +238,11 @@ def grad_cam(model, x, target=None, layer: str | None = None) -> torch.Tensor:
     if a.ndim != 4 or g is None:
         raise ValueError(f"layer {layer!r} gives output shape {tuple(a.shape)}; Grad-CAM needs a conv layer's N×K×h×w")
     cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
+    empty = [i for i in range(len(cam)) if not cam[i].any()]
+    if empty:
+        warnings.warn(f"Grad-CAM is zero everywhere for image(s) {empty}: the score has no positive evidence at "
+                      f"{layer!r} (a final ReLU, as in SqueezeNet, gives a class with no evidence zero gradient)",
+                      stacklevel=2)
     return F.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)
 
 

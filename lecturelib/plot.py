@@ -128,11 +128,13 @@ def grid(images, titles=None, ncols: int | None = None, size: float = 2.0, supti
 
 
 def compare(panels: dict, size: float = 2.6, model=None, suptitle: str | None = None):
-    """One row of titled panels: {title: image or map}. 2-D arrays/tensors and C×H×W attribution
-    tensors with `model` given are drawn as maps; images (PIL, H×W×3) as images."""
+    """One row of titled panels: {title: image or map}. Images: PIL images, H×W×3 arrays, and 3×H×W
+    pixel tensors in [0, 1] (a normalized tensor: pass model.deprocess(x)). Maps: everything 2-D."""
     fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size + 0.3), squeeze=False)
     for ax, (title, p) in zip(axes[0], panels.items()):
-        is_image = not isinstance(p, (torch.Tensor, np.ndarray)) or (np.ndim(p) == 3 and np.shape(p)[-1] == 3)
+        shape = np.shape(p) if isinstance(p, (torch.Tensor, np.ndarray)) else None
+        is_image = shape is None or (len(shape) == 3 and shape[-1] == 3) or (
+            isinstance(p, torch.Tensor) and len(shape) == 3 and shape[0] == 3)
         (show(p, title, ax) if is_image else heatmap(p, title, ax))
         mark_untrained(ax, model)
     if suptitle:

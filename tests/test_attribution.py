@@ -78,6 +78,9 @@ def test_grad_cam_equals_cam_on_gap_model():
         a = net[1](net[0](x))
     expected = F.relu((net[4].weight[1].view(1, 5, 1, 1) / 64 * a).sum(1, keepdim=True))
     assert torch.allclose(at.grad_cam(net, x, 1, layer="1"), expected, atol=1e-6)
+    net[4].weight.data[1] = -1.0  # every feature map is ≥ 0 and now counts against class 1
+    with pytest.warns(UserWarning, match="zero everywhere"):
+        assert not at.grad_cam(net, x, 1, layer="1").any()
 
 
 def test_occlusion_known_answer():
