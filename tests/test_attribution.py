@@ -205,7 +205,7 @@ def test_interrupt_inside_occlusion_leaves_model_untouched():
             return self.lin(x.flatten(1))
     net = Stopper().train()
     with pytest.raises(KeyboardInterrupt):
-        at.occlusion(net, torch.randn(1, 3, 2, 2), 0, window=1, batch_size=1)
+        at.occlusion(net, torch.randn(1, 3, 2, 2), 0, window=1, stride=1, batch_size=1)
     assert net.training and all(p.requires_grad for p in net.parameters())
 
 
