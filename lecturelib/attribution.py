@@ -369,9 +369,9 @@ def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline
                 batch = xi.repeat(len(chunk), 1, 1, 1)
                 for j, (r, col) in enumerate(chunk):
                     batch[j, :, r:r + window, col:col + window] = fi[0, :, r:r + window, col:col + window]
-                p = torch.softmax(net(batch), 1)[:, c]
-                for j, (r, col) in enumerate(chunk):
-                    drop[r:r + window, col:col + window] += p0 - p[j]
+                drops = (p0 - torch.softmax(net(batch), 1)[:, c]).tolist()  # one transfer per batch
+                for d, (r, col) in zip(drops, chunk):
+                    drop[r:r + window, col:col + window] += d
                     count[r:r + window, col:col + window] += 1
             maps.append(drop / count)
     return torch.stack(maps)[:, None]
