@@ -9,6 +9,8 @@
 Importing does nothing but define names: no download, no seeding, no plotting changes.
 `ll.plot` and `ll.widgets` are imported when first used.
 """
+from .attribution import (deconvnet, grad_cam, guided_backprop, guided_grad_cam, integrated_gradients,
+                          max_abs, occlusion, saliency, smoothgrad)
 from .env import allow_untrained, available_cpus, default_device, param, quick_mode, setup
 from .hooks import capture, frozen, hook_count
 from .images import load_image, sample_names
@@ -17,7 +19,7 @@ from .models import DEFAULT_MODEL, Model, WeightsUnavailable, available_models, 
 
 __version__ = "0.1.0"
 
-_LAZY = {"plot", "widgets", "coursemodels", "attribution", "bench"}
+_LAZY = {"plot", "widgets", "coursemodels", "bench"}
 
 
 def __getattr__(name):

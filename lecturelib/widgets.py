@@ -9,6 +9,7 @@ import torch
 
 from . import attribution as at
 from . import plot
+from .hooks import capture
 
 __all__ = ["occlusion_probe", "attribution_explorer"]
 
@@ -56,7 +57,7 @@ METHODS = {"gradient (backprop)": at.saliency, "deconvnet": at.deconvnet, "guide
 def attribution_explorer(model, img, layers: list[str]):
     """Pick a layer, a channel and a method; see what that channel responds to in this image."""
     x = model.as_input(img)
-    with torch.no_grad(), at.capture(model, layers) as rec:
+    with torch.no_grad(), capture(model, layers) as rec:
         model(x)
     channels = {name: rec.activations[name].shape[1] for name in layers}
     layer = W.Dropdown(options=layers, value=layers[-1], description="layer")

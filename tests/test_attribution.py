@@ -267,6 +267,12 @@ def test_integrated_gradients_completeness_within_one_percent(shapes_model):
     assert (delta.abs() / gap.abs()).max() < 0.01
 
 
+def test_design_names_are_top_level():
+    for name in ["saliency", "guided_backprop", "deconvnet", "grad_cam", "guided_grad_cam", "occlusion",
+                 "integrated_gradients", "smoothgrad"]:
+        assert getattr(ll, name) is getattr(at, name)
+
+
 def test_model_accepts_images_and_class_names(squeezenet):
     cam = at.grad_cam(squeezenet, "chelsea", "tabby", "features.12")
     assert cam.shape == (1, 1, 224, 224)
