@@ -19,6 +19,7 @@ ReLU6, sigmoid, ...) get a warning: the rule cannot apply there, and their gradi
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -124,11 +125,13 @@ def score(model, x: torch.Tensor, target=None) -> torch.Tensor:
     return a[:, channel, row, col]
 
 
-def _gradient(model, x: torch.Tensor, target) -> torch.Tensor:
-    """d score / d x for a batch (each image's score depends only on its own input in eval mode)."""
+def _gradient(model, x: torch.Tensor, target, mode: TorchFunctionMode | None = None) -> torch.Tensor:
+    """d score / d x for a batch (each image's score depends only on its own input in eval mode).
+    With `mode` (a `backward_rule`), the forward pass runs inside it, so its ReLU rule shapes the backward."""
     with frozen(as_net(model)), torch.enable_grad():
         x = x.detach().clone().requires_grad_(True)
-        s = score(model, x + 0, target)  # + 0: a model whose first op is in-place must not write into the leaf
+        with mode or contextlib.nullcontext():
+            s = score(model, x + 0, target)  # + 0: a model whose first op is in-place must not write into the leaf
         (grad,) = torch.autograd.grad(s.sum(), x)
     return grad
 
@@ -189,11 +192,8 @@ class backward_rule(TorchFunctionMode):
 
 
 def _rule_gradient(model, x, target, rule: str, method: str) -> torch.Tensor:
-    with frozen(as_net(model)), torch.enable_grad():
-        x = _inputs(model, x).clone().requires_grad_(True)
-        with backward_rule(rule) as mode:
-            s = score(model, x + 0, target)
-        (grad,) = torch.autograd.grad(s.sum(), x)
+    mode = backward_rule(rule)
+    grad = _gradient(model, _inputs(model, x), target, mode)
     if mode.others:
         warnings.warn(f"{method}: the model uses {', '.join(sorted(mode.others))}; the {method} rule applies only "
                       f"at ReLUs, so the gradient passes through those activations unchanged", stacklevel=3)
@@ -475,7 +475,8 @@ def pointing_game(model: Model, methods: dict, n: int = 40, seed: int = 123, tol
         keep = model(x).argmax(1).cpu() == labels
     x, labels, masks = x[keep], labels[keep], masks[keep]
     near = F.max_pool2d(masks.float()[:, None], 2 * tolerance + 1, 1, tolerance)[:, 0] > 0
-    out = {"uniform": {"mass": float(near.float().mean()), "hits": float(near.float().mean())}}
+    area = float(near.float().mean())  # a flat map puts this much mass on the object, and peaks there this often
+    out = {"uniform": {"mass": area, "hits": area}}
     for name, fn in methods.items():
         m = fn(model, x, labels.tolist()).detach().cpu()
         m = max_abs(m) if m.ndim == 4 and m.shape[1] > 1 else m.reshape(len(x), *x.shape[2:])
