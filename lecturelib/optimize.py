@@ -1,0 +1,615 @@
+"""Optimizing over images: keep the network fixed, treat the image as the parameters, follow a gradient.
+
+Lectures 06-10 are all one loop, `optimize_image(model, objective, ...)`:
+
+    objective   what to make large. One-line forms: a class index or name ("ostrich": its score
+                before softmax), "features.12:37" (channel 37, summed over space),
+                "features.12:37:6:6" (one neuron), "features.10" (the layer's ½‖a‖², DeepDream).
+                Or build one from the functions below and compose: `match(...) + 1e3 * style(...)`.
+    penalties   l2 (λ‖x‖²), tv (λ·sum of squared neighbour differences), alpha_norm (λ‖x‖_α^α)
+    transforms  jitter (a random circular shift each step, so the gradient is shift-averaged),
+                blur every k steps, clamping to the valid pixel range, octaves (coarse to fine)
+    parameters  "pixels" (the normalized image itself) or "fourier" (a colour-decorrelated,
+                1/f-scaled spectrum through a sigmoid: smoother pictures, Olah et al. 2017)
+
+Everything happens in the model's normalized input space (the KNOWN_GOOD settings are given
+there). The loop never changes the model: it runs inside `ll.frozen` and `ll.capture`, which
+restore flags and remove hooks however the loop ends, and an interrupt (the stop button)
+returns the image reached so far.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .attribution import _unit
+from .hooks import as_net, capture, frozen
+from .models import Model
+
+__all__ = ["optimize_image", "Optimized", "Objective", "objective", "class_score", "log_prob", "channel",
+           "neuron", "layer_norm", "match", "gram", "style", "visualize_class", "maximize_activation",
+           "invert", "deepdream", "style_transfer", "fooling_image", "fgsm", "pixel_change", "STYLE_SETTINGS"]
+
+OUTPUT = ""  # the key of the network's output among the activations an objective sees
+
+
+# ------------------------------------------------------------------------------------ objectives
+class Objective:
+    """A score to maximize: `fn(acts)` → N values, one per image, where `acts` maps each layer
+    name in `layers` to its output and "" to the network's output (class scores).
+    Objectives compose: `a + b`, `a - b`, `3 * a`, `-a`, `sum([a, b])`."""
+
+    def __init__(self, fn: Callable[[dict], torch.Tensor], layers=(), name: str = "objective"):
+        self.fn, self.layers, self.name = fn, tuple(dict.fromkeys(layers)), name
+
+    def __call__(self, acts: dict) -> torch.Tensor:
+        return self.fn(acts)
+
+    def __add__(self, other):
+        if isinstance(other, (int, float)) and other == 0:  # sum() starts from 0
+            return self
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return Objective(lambda a: self(a) + other(a), self.layers + other.layers, f"{self.name} + {other.name}")
+
+    __radd__ = __add__
+
+    def __mul__(self, k):
+        if not isinstance(k, (int, float)):
+            return NotImplemented
+        return Objective(lambda a: k * self(a), self.layers, f"{k:g}·{self.name}")
+
+    __rmul__ = __mul__
+
+    def __neg__(self):
+        return -1 * self
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name})"
+
+
+def _layer(acts: dict, name: str) -> torch.Tensor:
+    a = acts[name]
+    if a.ndim != 4:
+        raise ValueError(f"layer {name!r} outputs shape {tuple(a.shape)}; unit objectives need N×C×H×W")
+    return a
+
+
+def _label(index) -> str:
+    return str(index.tolist() if isinstance(index, torch.Tensor) else index)
+
+
+def class_score(index) -> Objective:
+    """The score S_c before softmax; `index` is one class or one per image."""
+    def fn(acts):
+        idx = torch.as_tensor(index, device=acts[OUTPUT].device).reshape(-1, 1).expand(len(acts[OUTPUT]), 1)
+        return acts[OUTPUT].gather(1, idx)[:, 0]
+    return Objective(fn, (), f"score[{_label(index)}]")
+
+
+def log_prob(index) -> Objective:
+    """log p(c | x): the class score minus the log-sum-exp of all scores (raising it also pushes
+    every other class down)."""
+    def fn(acts):
+        idx = torch.as_tensor(index, device=acts[OUTPUT].device).reshape(-1, 1).expand(len(acts[OUTPUT]), 1)
+        return torch.log_softmax(acts[OUTPUT], 1).gather(1, idx)[:, 0]
+    return Objective(fn, (), f"log p[{_label(index)}]")
+
+
+def channel(layer: str, ch: int) -> Objective:
+    """The mean activation of channel `ch` of `layer` (over its spatial positions)."""
+    def fn(acts):
+        a = _layer(acts, layer)
+        if not 0 <= ch < a.shape[1]:
+            raise IndexError(f"{layer} has {a.shape[1]} channels; channel {ch} is not one of them")
+        return a[:, ch].mean(dim=(1, 2))
+    return Objective(fn, (layer,), f"{layer}:{ch}")
+
+
+def neuron(layer: str, ch: int, row: int | None = None, col: int | None = None) -> Objective:
+    """One neuron: channel `ch` at (row, col) of `layer` (default: the centre)."""
+    def fn(acts):
+        a = _layer(acts, layer)
+        r = a.shape[2] // 2 if row is None else row
+        c = a.shape[3] // 2 if col is None else col
+        if not (0 <= ch < a.shape[1] and 0 <= r < a.shape[2] and 0 <= c < a.shape[3]):
+            raise IndexError(f"{layer} has shape {tuple(a.shape[1:])}; neuron ({ch}, {r}, {c}) is outside it")
+        return a[:, ch, r, c]
+    return Objective(fn, (layer,), f"{layer}:{ch}:{row}:{col}")
+
+
+def layer_norm(layer: str) -> Objective:
+    """½‖a‖² of the whole layer, per image: its gradient with respect to the activations is the
+    activations themselves ("whatever you see, see more of it": DeepDream)."""
+    return Objective(lambda acts: 0.5 * acts[layer].pow(2).flatten(1).sum(1), (layer,), f"½‖{layer}‖²")
+
+
+def match(layer: str, target: torch.Tensor) -> Objective:
+    """−‖φ(x) − φ₀‖² (summed squared error) for the layer's target code φ₀ (1×… or N×…)."""
+    target = target.detach()
+    return Objective(lambda acts: -(acts[layer] - target).pow(2).flatten(1).sum(1), (layer,), f"match {layer}")
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrices N×C×C of N×C×H×W features: G = F Fᵀ / (C·H·W), F the C×(H·W) matrix of one image."""
+    n, c, h, w = features.shape
+    f = features.reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def style(layer: str, target_gram: torch.Tensor) -> Objective:
+    """−E_l, Gatys et al.'s style loss at one layer: E_l = Σ(G − A)² / (4 N² M²) with the raw
+    Gram matrices of N filters over M positions; with `gram`'s 1/(N·M) scaling that is Σ(G − A)²/4."""
+    target_gram = target_gram.detach()
+    return Objective(lambda acts: -(gram(_layer(acts, layer)) - target_gram).pow(2).flatten(1).sum(1) / 4,
+                     (layer,), f"style {layer}")
+
+
+def objective(model, spec) -> Objective:
+    """An `Objective` from its one-line form (see the module doc); an Objective passes through."""
+    if isinstance(spec, Objective):
+        return spec
+    net = as_net(model)
+    if isinstance(spec, str) and ":" in spec:
+        layer, ch, row, col = _unit(net, spec)
+        return channel(layer, ch) if row is None else neuron(layer, ch, row, col)
+    if isinstance(spec, str) and spec in dict(net.named_modules()) and spec:
+        return layer_norm(spec)
+    if isinstance(model, Model):
+        return class_score(model.class_index(spec))
+    if isinstance(spec, int):
+        return class_score(spec)
+    raise TypeError(f"cannot make an objective from {spec!r}: use a class index, 'layer', 'layer:channel', "
+                    f"'layer:channel:row:col' or an ll.optimize.Objective")
+
+
+# ------------------------------------------------------------------------------------ parameterizations
+class _Pixels:
+    """The image itself (normalized space) is the parameter."""
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x.detach().clone().requires_grad_(True)
+        self.params = [self.x]
+
+    def image(self) -> torch.Tensor:
+        return self.x
+
+
+# The square root of ImageNet's colour covariance, as published with lucid (Olah et al., 2017).
+_COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
+
+
+class _Fourier:
+    """A spectrum scaled by 1/frequency (natural images' falloff) per decorrelated colour channel;
+    the image is sigmoid(colour mix(inverse FFT)), so it is always a valid picture."""
+
+    def __init__(self, model, shape, gen: torch.Generator, device, sd: float = 0.01):
+        n, c, h, w = shape
+        freq = torch.sqrt(torch.fft.fftfreq(h)[:, None] ** 2 + torch.fft.rfftfreq(w)[None] ** 2)
+        self.scale = (1.0 / freq.clamp(min=1.0 / max(h, w))).to(device)
+        self.size, self.model = (h, w), model
+        spectrum = torch.randn(n, c, h, w // 2 + 1, 2, generator=gen) * sd
+        self.spectrum = spectrum.to(device).requires_grad_(True)
+        self.params = [self.spectrum]
+
+    def image(self) -> torch.Tensor:
+        img = torch.fft.irfft2(torch.view_as_complex(self.spectrum) * self.scale, s=self.size, norm="ortho")
+        if img.shape[1] == 3:
+            mix = _COLOR_SQRT.to(img.device) / _COLOR_SQRT.norm(dim=0).max()
+            img = torch.einsum("ij,njhw->nihw", mix, img)
+        pixels = torch.sigmoid(img)
+        return self.model.normalize(pixels) if isinstance(self.model, Model) else pixels
+
+
+# ------------------------------------------------------------------------------------ the loop
+@dataclass
+class Optimized:
+    """What `optimize_image` returns.
+
+    image        N×C×H×W result in the model's normalized space (detached; `model.deprocess(r.image[:1])`)
+    history      the objective (mean over the batch, before penalties) at every step
+    penalties    the penalty (mean over the batch) at every step
+    snapshots    {step: image} at the steps asked for (step 0 = the start)
+    steps        steps taken
+    interrupted  True when a KeyboardInterrupt ended the loop early
+    info         method-specific results (fooling: success, probability, size of the change)
+    """
+
+    image: torch.Tensor
+    history: list = field(default_factory=list)
+    penalties: list = field(default_factory=list)
+    snapshots: dict = field(default_factory=dict)
+    steps: int = 0
+    interrupted: bool = False
+    info: dict = field(default_factory=dict)
+
+
+def _penalty(x: torch.Tensor, l2: float, tv: float, alpha_norm: float, alpha: float) -> torch.Tensor:
+    p = torch.zeros(len(x), device=x.device, dtype=x.dtype)
+    if l2:
+        p = p + l2 * x.pow(2).flatten(1).sum(1)
+    if tv:
+        p = p + tv * ((x[:, :, 1:] - x[:, :, :-1]).pow(2).flatten(1).sum(1)
+                      + (x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).flatten(1).sum(1))
+    if alpha_norm:
+        p = p + alpha_norm * x.abs().pow(alpha).flatten(1).sum(1)
+    return p
+
+
+def _start(model, init, n: int, size: int | None, gen: torch.Generator, device) -> torch.Tensor:
+    """The first image: a tensor or picture (through the model), or 'zeros', 'randn', 'uniform'."""
+    if not isinstance(init, str) or init not in _STARTS:
+        if isinstance(model, Model):
+            x = model.as_input(init)
+        elif isinstance(init, torch.Tensor) and init.ndim == 4:
+            x = init
+        else:
+            raise TypeError(f"with a plain nn.Module, init must be an N×C×H×W tensor or one of {sorted(_STARTS)}; "
+                            f"got {init!r}")
+        return x.detach().to(device).float()
+    if not isinstance(model, Model) and size is None:
+        raise ValueError("with a plain nn.Module, give init as an N×C×H×W tensor")
+    shape = (n, model.channels, size or model.input_size, size or model.input_size)
+    return _STARTS[init](shape, gen).to(device)
+
+
+_STARTS = {"zeros": lambda shape, gen: torch.zeros(shape),
+           "randn": lambda shape, gen: torch.randn(shape, generator=gen),   # CS231n class visualization
+           "uniform": lambda shape, gen: torch.rand(shape, generator=gen)}  # CS231n feature inversion
+
+
+_OPTIMIZERS = ("adam", "lbfgs", "sgd", "sgd_l2", "sgd_mean", "sign")
+_DEFAULT_LR = {
+    "adam": lambda numel: 0.05,          # lucent's feature visualization
+    "lbfgs": lambda numel: 1.0,          # torch's default; the line length comes from curvature
+    "sgd": lambda numel: 1.0,
+    "sgd_l2": lambda numel: 25.0 * math.sqrt(numel / (3 * 224 * 224)),  # CS231n: 25 at 3×224×224; same per-pixel step
+    "sgd_mean": lambda numel: 0.026,     # Google's DeepDream: 1.5/mean|g| on the 0-255 scale
+    "sign": lambda numel: 8 / 255,       # FGSM, torchattacks' ε
+}
+
+
+def _rescale(grad: torch.Tensor, how: str, std: torch.Tensor) -> torch.Tensor:
+    """Per-image step directions: g/‖g‖₂ (CS231n), g/mean|g| (DeepDream), sign(g)/std (FGSM,
+    a step of 1 in pixel units per unit of lr)."""
+    flat = grad.flatten(1)
+    if how == "sgd_l2":
+        return grad / (flat.norm(dim=1).view(-1, 1, 1, 1) + 1e-12)
+    if how == "sgd_mean":
+        return grad / (flat.abs().mean(1).view(-1, 1, 1, 1) + 1e-12)
+    if how == "sign":
+        return grad.sign() / std
+    return grad
+
+
+def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int | None = None, steps: int = 100,
+                   optimizer: str = "adam", lr: float | None = None, lr_end: float | None = None,
+                   l2: float = 0.0, tv: float = 0.0, alpha_norm: float = 0.0, alpha: float = 6.0,
+                   blur_every: int = 0, blur_sigma: float = 0.5, jitter: int = 0, clamp: bool = True,
+                   max_change: float | None = None,
+                   octaves: int = 1, octave_scale: float = 1.4, param: str = "pixels",
+                   stop: Callable[[torch.Tensor], torch.Tensor] | None = None, snapshots=(), seed: int = 0,
+                   progress: bool | None = None) -> Optimized:
+    """Maximize `objective(x) − penalties(x)` over images x; the model stays as it is.
+
+    init        a picture or N×C×H×W tensor to start from, or "zeros", "randn", "uniform" (then
+                `n` images of side `size`, default the model's input size)
+    steps       steps per octave; `optimizer` is "adam", "lbfgs", "sgd" (lr·g), "sgd_l2" (lr·g/‖g‖₂),
+                "sgd_mean" (lr·g/mean|g|) or "sign" (lr·sign(g), lr in pixel units); lr=None takes
+                the published default of the step rule (`_DEFAULT_LR`); `lr_end` replaces `lr` for
+                the last 10 % of steps
+    l2, tv, alpha_norm, alpha   penalty weights (see the module doc)
+    blur_every, blur_sigma      Gaussian blur of the image every k steps (pixels only)
+    jitter      largest random circular shift in pixels, drawn anew each step
+    clamp       keep every pixel in the valid range [0, 1] after each step (pixels only)
+    max_change  keep every pixel within this distance (pixel units, L∞) of the start image: with
+                many steps that is projected gradient ascent (PGD); pixels and one octave only
+    octaves     >1: optimize at sizes shrinking by `octave_scale`, coarse to fine; each finer
+                octave starts from the start image plus the detail added so far
+    param       "pixels" or "fourier"
+    stop        fn(class scores N×K) → N bools: images that are done stop changing; the loop
+                ends when all are done
+    snapshots   steps at which to keep a copy of the image
+    seed        seeds the start noise and the jitter (nothing global is touched)
+    """
+    net = as_net(model)
+    obj = objective(model, objective_spec)
+    if optimizer not in _OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {_OPTIMIZERS}; got {optimizer!r}")
+    if param not in ("pixels", "fourier"):
+        raise ValueError(f"param must be 'pixels' or 'fourier'; got {param!r}")
+    if steps < 0 or octaves < 1 or jitter < 0 or blur_every < 0:
+        raise ValueError(f"steps ≥ 0, octaves ≥ 1, jitter ≥ 0 and blur_every ≥ 0; got {steps}, {octaves}, "
+                         f"{jitter}, {blur_every}")
+    if max_change is not None and (octaves > 1 or param != "pixels"):
+        raise ValueError("max_change bounds the change from the start image: use param='pixels' and octaves=1")
+    if param == "fourier" and (octaves > 1 or not isinstance(init, str)):
+        raise ValueError("the fourier parameterization starts from noise at one scale: use init='randn', octaves=1")
+    device = next(iter(net.parameters()), torch.zeros(1)).device
+    gen = torch.Generator().manual_seed(seed)
+    base = _start(model, init, n, size, gen, device)
+    is_model = isinstance(model, Model)
+    low, high = model.valid_range(base) if is_model else (base.new_tensor(0.0), base.new_tensor(1.0))
+    std = model._stat(model.std, base) if is_model else base.new_tensor(1.0)
+    if max_change is not None:
+        low, high = torch.maximum(low, base - max_change / std), torch.minimum(high, base + max_change / std)
+    sizes = [tuple(max(1, round(s / octave_scale ** k)) for s in base.shape[2:]) for k in reversed(range(octaves))]
+    total = steps * octaves
+    if progress is None:
+        progress = total >= 50
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, desc=obj.name[:40], leave=False)
+    result = Optimized(image=base.clone())
+    done = torch.zeros(len(base), dtype=torch.bool, device=device)
+    layers = [name for name in obj.layers if name != OUTPUT]
+    if 0 in snapshots:
+        result.snapshots[0] = base.detach().cpu().clone()
+    image, prev, prev_base = base, None, None
+    try:
+        with frozen(net), capture(net, layers) as rec, torch.enable_grad():
+            for level, hw in enumerate(sizes):
+                base_o = base if hw == tuple(base.shape[2:]) else F.interpolate(base, hw, mode="bilinear",
+                                                                                 align_corners=False)
+                start = base_o if prev is None else base_o + F.interpolate(prev - prev_base, hw, mode="bilinear",
+                                                                            align_corners=False)
+                p = _Pixels(start) if param == "pixels" else _Fourier(model, base.shape, gen, device)
+                rate = _DEFAULT_LR[optimizer](start[0].numel()) if lr is None else lr
+                opt = (torch.optim.LBFGS(p.params, lr=rate, max_iter=1) if optimizer == "lbfgs" else
+                       torch.optim.Adam(p.params, lr=rate) if optimizer == "adam" else torch.optim.SGD(p.params, lr=rate))
+                for i in range(steps):
+                    if lr_end is not None and i == math.ceil(0.9 * steps):
+                        for group in opt.param_groups:
+                            group["lr"] = lr_end
+                    shift = [int(s) for s in torch.randint(-jitter, jitter + 1, (2,), generator=gen)] if jitter else None
+                    seen = {}
+
+                    def closure():
+                        opt.zero_grad(set_to_none=True)
+                        img = p.image()
+                        out = net(torch.roll(img, shift, dims=(2, 3)) if shift else img)
+                        acts = {**{k: rec.activations[k] for k in layers}, OUTPUT: out}
+                        value, penalty = obj(acts), _penalty(img, l2, tv, alpha_norm, alpha)
+                        if value.shape != (len(img),):
+                            raise ValueError(f"the objective must give one value per image; got shape {tuple(value.shape)}")
+                        (penalty - value)[~done].sum().backward()
+                        seen.update(value=value.detach(), penalty=penalty.detach(), out=out.detach())
+                        return (penalty - value).sum()
+
+                    if optimizer == "lbfgs":
+                        opt.step(closure)
+                    else:
+                        closure()
+                        if i == 0 and param == "pixels" and level == 0:
+                            _warn_if_dead(p.x.grad, obj, done)
+                        if stop is not None:
+                            done |= torch.as_tensor(stop(seen["out"]), device=device).reshape(-1)
+                            if bool(done.all()):
+                                break
+                        if param == "pixels":
+                            p.x.grad = _rescale(p.x.grad, optimizer, std) * (~done).view(-1, 1, 1, 1)
+                        opt.step()
+                    with torch.no_grad():
+                        if param == "pixels" and blur_every and (i + 1) % blur_every == 0:
+                            k = 2 * math.ceil(3 * blur_sigma) + 1
+                            p.x.copy_(_blur(p.x, k, blur_sigma))
+                        if param == "pixels" and (clamp or max_change is not None):
+                            p.x.copy_(torch.maximum(torch.minimum(p.x, high), low))
+                        image = p.image().detach()
+                    result.history.append(float(seen["value"].mean()))
+                    result.penalties.append(float(seen["penalty"].mean()))
+                    result.steps += 1
+                    if result.steps in snapshots:
+                        result.snapshots[result.steps] = image.cpu().clone()
+                    if bar is not None:
+                        bar.update(1)
+                prev, prev_base = image, base_o
+    except KeyboardInterrupt:
+        result.interrupted = True
+        print(f"interrupted after {result.steps} steps: returning the image reached so far")
+    finally:
+        if bar is not None:
+            bar.close()
+    result.image = image.detach()
+    result.info["done"] = done.cpu()
+    return result
+
+
+def _warn_if_dead(grad: torch.Tensor, obj: Objective, done: torch.Tensor) -> None:
+    dead = (grad.flatten(1).abs().amax(1) == 0) & ~done
+    if bool(dead.any()):
+        warnings.warn(f"{obj.name}: the gradient is exactly zero at the start for image(s) "
+                      f"{dead.nonzero()[:, 0].tolist()}, so they cannot change (a unit behind a ReLU that is off "
+                      f"everywhere). Start elsewhere (init='randn', another seed, a photo) or pick another unit",
+                      stacklevel=3)
+
+
+def _blur(x: torch.Tensor, kernel: int, sigma: float) -> torch.Tensor:
+    from torchvision.transforms.functional import gaussian_blur
+    kernel = min(kernel, 2 * ((min(x.shape[2:]) - 1) // 2) + 1)
+    return gaussian_blur(x, [kernel, kernel], [sigma, sigma]) if kernel > 1 else x
+
+
+# ------------------------------------------------------------------------------------ the lecture methods
+def _scaled(value: float, model, reference: int = 224) -> float:
+    """A length given for 224 px ImageNet input, scaled to this model's input size."""
+    side = model.input_size if isinstance(model, Model) else reference
+    return value * side / reference
+
+
+def maximize_activation(model, unit, *, steps: int = 100, lr: float | None = None, l2: float = 1e-3,
+                        blur_every: int = 10, blur_sigma: float = 0.5, jitter: int | None = None,
+                        init="randn", **kwargs) -> Optimized:
+    """The image that maximizes a class score or a unit (`"features.12:37"`, `"features.12:37:6:6"`,
+    or any objective): gradient ascent with L2 decay, periodic blur and jitter.
+
+    Defaults are CS231n's class visualization for squeezenet1_1 at 224 px: 100 steps of
+    lr·g/‖g‖₂ with lr 25, l2 1e-3, blur σ 0.5 every 10 steps, jitter 16 px, clamped. For other
+    input sizes the step (lr=None: an L2 length ∝ √pixels) and the jitter scale with the side,
+    so a pixel moves as much. Start from zeros (Simonyan et al.); other starts ("randn", a photo) and other seeds
+    give other facets of the same unit."""
+    jitter = round(_scaled(16, model)) if jitter is None else jitter
+    kwargs.setdefault("optimizer", "sgd_l2")
+    return optimize_image(model, unit, init, steps=steps, lr=lr, l2=l2, blur_every=blur_every,
+                          blur_sigma=blur_sigma, jitter=jitter, **kwargs)
+
+
+def visualize_class(model, target, **kwargs) -> Optimized:
+    """The image that maximizes the score S_c of class `target` (index or name) before softmax,
+    argmax_I S_c(I) − λ‖I‖² (Simonyan et al. 2014). Settings as `maximize_activation`, and like
+    CS231n the start is noise: Simonyan's zero image (init="zeros") gives SqueezeNet no gradient
+    for a class whose score map is ≤ 0 everywhere (its last layer is a ReLU)."""
+    idx = model.class_index(target) if isinstance(model, Model) else int(target)
+    return maximize_activation(model, class_score(idx), **kwargs)
+
+
+def _codes(model, x: torch.Tensor, layers) -> dict:
+    net = as_net(model)
+    with torch.no_grad(), frozen(net), capture(net, list(layers), detach=True) as rec:
+        net(x)
+    return dict(rec.activations)
+
+
+def invert(model, image, layer: str, *, steps: int = 200, content_weight: float = 6e-2, tv: float = 2e-2,
+           l2: float = 0.0, alpha_norm: float = 0.0, alpha: float = 6.0, init="uniform", optimizer: str = "adam",
+           lr: float = 3.0, lr_end: float | None = 0.1, **kwargs) -> Optimized:
+    """Reconstruct an image from its code φ₀ = φ(x₀) at `layer` (Mahendran & Vedaldi 2015):
+    maximize −w‖φ(x) − φ₀‖² − λ_TV·TV(x) − λ_α‖x‖_α^α.
+
+    Defaults are CS231n's feature inversion (squeezenet1_1, 192 px): content weight 6e-2, TV 2e-2,
+    uniform(0, 1) start in normalized space, Adam lr 3.0 then 0.1 for the last 10 % of 200 steps.
+    tv=0 gives the unregularized reconstruction; alpha_norm > 0 adds the α-norm prior (α = 6)."""
+    x0 = model.as_input(image) if isinstance(model, Model) else image
+    target = _codes(model, x0, [layer])[layer]
+    return optimize_image(model, content_weight * match(layer, target), init, n=len(x0), size=x0.shape[-1],
+                          steps=steps, optimizer=optimizer, lr=lr, lr_end=lr_end, tv=tv, l2=l2,
+                          alpha_norm=alpha_norm, alpha=alpha, **kwargs)
+
+
+def deepdream(model, image, layer: str, *, octaves: int = 4, octave_scale: float = 1.4, steps: int = 10,
+              lr: float | None = None, jitter: int = 32, **kwargs) -> Optimized:
+    """DeepDream (Mordvintsev et al. 2015): amplify whatever `layer` sees, ½‖a‖² (so the gradient
+    at the layer is the activation itself), coarse to fine over octaves, with jitter, clamped.
+
+    Defaults are Google's notebook: 4 octaves of scale 1.4, 10 steps each of 1.5/mean|g| on the
+    0-255 scale (≈ 0.026 in normalized space), jitter ±32 px."""
+    return optimize_image(model, layer_norm(layer), image, steps=steps, optimizer="sgd_mean", lr=lr, jitter=jitter,
+                          octaves=octaves, octave_scale=octave_scale, **kwargs)
+
+
+# Published layer choices and weights for style transfer. Weights are for this module's losses:
+# content = w·Σ(F − P)², style = w_l·Σ(G − A)²/4 (Gatys), TV = λ·Σ squared differences.
+STYLE_SETTINGS = {
+    # CS231n (squeezenet1_1 `features`): content layer 3, style layers 1, 4, 6, 7, preset 3 (192/192 px):
+    # content 6e-2, style (300000, 1000, 15, 3), TV 2e-2. Their style loss has no ¼, so the weights here are ×4.
+    "squeezenet1_1": dict(content_layer="features.3", style_layers=("features.1", "features.4", "features.6",
+                                                                     "features.7"),
+                          content_weight=6e-2, style_weights=(1.2e6, 4000.0, 60.0, 12.0), tv=2e-2, size=192),
+    # Gatys et al. (vgg19): content conv4_2, style conv1_1 … conv5_1 [torchvision indices inferred]. Weights
+    # converted from the PyTorch tutorial (content 1 on MSE at 512 px, style 1e6 on MSE of Grams) [I].
+    # Not yet checked on real weights.
+    "vgg19": dict(content_layer="features.21", style_layers=("features.0", "features.5", "features.10",
+                                                             "features.19", "features.28"),
+                  content_weight=1 / (512 * 64 * 64), style_weights=(977.0, 244.0, 61.0, 15.3, 15.3), tv=0.0,
+                  size=512),
+}
+
+
+def _prepare(model: Model, img, size: int) -> torch.Tensor:
+    """A normalized N×C×H×W tensor as it is; a picture resized and cropped to `size`."""
+    return model.as_input(img) if isinstance(img, torch.Tensor) and img.ndim == 4 else model.preprocess(img, size)
+
+
+def style_transfer(model, content, style_image, *, style_layers, style_weights, content_layer: str | None = None,
+                   content_weight: float = 0.0, tv: float = 0.0, size: int = 192, style_size: int | None = None, steps: int = 200,
+                   optimizer: str = "adam", lr: float = 3.0, lr_end: float | None = 0.1, init=None,
+                   **kwargs) -> Optimized:
+    """Gatys et al. (2016): an image with the content code of `content` at `content_layer` and the
+    Gram matrices of `style_image` at `style_layers`. Maximizes
+    −α·Σ(F − P)² − Σ_l w_l E_l − λ_TV·TV.  `content=None` synthesizes a texture from style alone.
+
+    Published settings per model are in `STYLE_SETTINGS` (`**ll.optimize.STYLE_SETTINGS[name]`).
+    Defaults are CS231n's loop: Adam lr 3.0, then 0.1 for the last 10 % of 200 steps, starting
+    from the content image (from noise for a texture)."""
+    if not isinstance(model, Model):
+        raise TypeError("style_transfer needs an ll.Model (it preprocesses the two images)")
+    style_layers = list(style_layers)
+    if len(style_weights) != len(style_layers):
+        raise ValueError(f"{len(style_layers)} style layers but {len(style_weights)} style weights")
+    xs = _prepare(model, style_image, style_size or size)
+    grams = {k: gram(a) for k, a in _codes(model, xs, style_layers).items()}
+    total = sum(w * style(layer, grams[layer]) for layer, w in zip(style_layers, style_weights))
+    if content is not None:
+        if content_layer is None:
+            raise ValueError("with a content image, give content_layer= (e.g. STYLE_SETTINGS[name]['content_layer'])")
+        xc = _prepare(model, content, size)
+        total = total + content_weight * match(content_layer, _codes(model, xc, [content_layer])[content_layer])
+        init = xc if init is None else init
+    init = "uniform" if init is None else init
+    return optimize_image(model, total, init, size=size, steps=steps, optimizer=optimizer, lr=lr, lr_end=lr_end,
+                          tv=tv, **kwargs)
+
+
+def pixel_change(model, x0: torch.Tensor, x1: torch.Tensor) -> dict:
+    """Size of the change from x0 to x1 in pixel units (0..1 per channel), per image:
+    {"linf": largest |Δ|, "l2": ‖Δ‖₂}. Multiply by 255 for 8-bit steps."""
+    d = (model.unnormalize(x1) - model.unnormalize(x0)) if isinstance(model, Model) else x1 - x0
+    return {"linf": d.abs().flatten(1).amax(1).cpu(), "l2": d.flatten(1).norm(dim=1).cpu()}
+
+
+def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100, confidence: float | None = None,
+                  **kwargs) -> Optimized:
+    """Change `image` (a picture, a batch, or "randn"/"zeros" noise) until the model's top-1 class
+    is `target` (and, with `confidence`, its probability reaches that level), by steps of
+    lr·g/‖g‖₂ on the target's score (CS231n: lr 1, usually < 100 steps), clamped to valid pixels.
+
+    `info` holds per image: "success" (reached), "probability" of the target, "linf" and "l2"
+    (the change in pixel units, see `pixel_change`)."""
+    net = as_net(model)
+    device = next(iter(net.parameters()), torch.zeros(1)).device
+    start = _start(model, image, 1, kwargs.get("size"), torch.Generator().manual_seed(kwargs.get("seed", 0)), device)
+    idx = torch.tensor([model.class_index(t) if isinstance(model, Model) else int(t)
+                        for t in (target if isinstance(target, (list, tuple)) else [target] * len(start))],
+                       device=start.device)
+    if len(idx) != len(start):
+        raise ValueError(f"got {len(idx)} targets for {len(start)} images")
+
+    def reached(scores: torch.Tensor) -> torch.Tensor:
+        ok = scores.argmax(1) == idx
+        if confidence is not None:
+            ok &= torch.softmax(scores, 1).gather(1, idx[:, None])[:, 0] >= confidence
+        return ok
+
+    kwargs.setdefault("optimizer", "sgd_l2")
+    result = optimize_image(model, log_prob(idx), start, steps=max_steps, lr=lr, stop=reached, **kwargs)
+    with torch.no_grad(), frozen(net):
+        scores = net(result.image)
+    result.info.update(success=reached(scores).cpu(),
+                       probability=torch.softmax(scores, 1).gather(1, idx[:, None])[:, 0].cpu(),
+                       **pixel_change(model, start, result.image))
+    return result
+
+
+def fgsm(model, x, target=None, eps: float = 8 / 255) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015): one step of size `eps` in pixel units
+    (8/255 as torchattacks) along the sign of the gradient of the loss −log p(target | x),
+    clamped to valid pixels. `target` is the true class (index, name, one per image) or None for
+    the predicted class. Returns the adversarial N×C×H×W batch."""
+    x0 = model.as_input(x) if isinstance(model, Model) else x
+    net = as_net(model)
+    if target is None:
+        with torch.no_grad(), frozen(net):
+            labels = net(x0).argmax(1).tolist()
+    else:
+        labels = target if isinstance(target, (list, tuple)) else [target] * len(x0)
+        labels = [model.class_index(t) if isinstance(model, Model) else int(t) for t in labels]
+    return optimize_image(model, -log_prob(labels), x0, steps=1, optimizer="sign", lr=eps, progress=False).image

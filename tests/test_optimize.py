@@ -1,0 +1,235 @@
+"""Image optimization: exact values on tiny tensors, claims on the trained course models, the
+model left untouched, interrupts, and architecture coverage on random-weight torchvision models."""
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import lecturelib as ll
+from lecturelib import optimize as op
+from lecturelib.coursemodels import digits_data, shapes_data
+
+
+def snapshot(model):
+    net = model.net if isinstance(model, ll.Model) else model
+    return ({k: v.clone() for k, v in net.state_dict().items()}, net.training,
+            [p.requires_grad for p in net.parameters()], ll.hook_count(net))
+
+
+def assert_untouched(model, before):
+    state, training, flags, hooks = snapshot(model)
+    assert all(torch.equal(state[k], before[0][k]) for k in state)
+    assert (training, flags, hooks) == before[1:]
+
+
+# ------------------------------------------------------------------------------------ exact values
+def test_gram_and_style_loss_by_hand():
+    f = torch.tensor([[[[1., 2.]], [[0., 3.]]]])  # N=1, C=2, H=1, W=2: F = [[1, 2], [0, 3]]
+    # F Fᵀ = [[5, 6], [6, 9]], divided by C·H·W = 4
+    assert torch.allclose(op.gram(f), torch.tensor([[[1.25, 1.5], [1.5, 2.25]]]))
+    target = torch.zeros(1, 2, 2)
+    # Gatys: E = Σ(G_raw − A_raw)² / (4 N² M²) = (25 + 36 + 36 + 81) / (4 · 4 · 4) = 178 / 64
+    e = -op.style("x", target)({"x": f})
+    assert torch.allclose(e, torch.tensor([178 / 64]))
+    m = -op.match("x", torch.ones_like(f))({"x": f})
+    assert torch.allclose(m, torch.tensor([0 + 1 + 1 + 4.]))
+
+
+def test_objectives_compose_and_parse(shapes_model):
+    acts = {"": torch.tensor([[1., 2., 3., 4.]]), "8": torch.arange(2 * 2 * 2.).view(1, 2, 2, 2)}
+    both = op.class_score(3) + 2 * op.channel("8", 1) - op.neuron("8", 0, 1, 1)
+    assert both(acts).item() == pytest.approx(4 + 2 * 5.5 - 3)
+    assert sum([op.class_score(0), op.class_score(1)])(acts).item() == 3
+    assert op.layer_norm("8")(acts).item() == pytest.approx(0.5 * sum(i * i for i in range(8)))
+    assert op.log_prob(3)(acts).item() == pytest.approx(torch.log_softmax(acts[""], 1)[0, 3].item())
+    assert op.objective(shapes_model, "8:1").name == "8:1"
+    assert op.objective(shapes_model, "8").name == "½‖8‖²"
+    assert op.objective(shapes_model, "square")(acts).item() == 2
+    with pytest.raises(KeyError, match="unknown layer 'features.3'"):
+        op.objective(shapes_model, "features.3:1")
+
+
+# ------------------------------------------------------------------------------------ claims on trained models
+@pytest.mark.parametrize("name", ["digits", "shapes"])
+def test_class_visualization_makes_the_class_top1(name):
+    model = ll.load_model(name, device="cpu")
+    for c in range(len(model.categories)):
+        r = ll.visualize_class(model, c, progress=False)
+        assert model.predict(r.image)[0].index == c
+        low, high = model.valid_range()
+        assert (r.image >= low - 1e-6).all() and (r.image <= high + 1e-6).all()
+
+
+def test_maximize_activation_raises_units_tenfold(shapes_model):
+    raised = 0
+    for ch in (9, 18, 21, 24):
+        r = ll.maximize_activation(shapes_model, f"9:{ch}", progress=False)
+        assert r.history[0] > 0.01, "the unit should be on at the random start"
+        raised += r.history[-1] >= 10 * r.history[0]
+    assert raised == 4
+
+
+def test_fooling_reaches_every_target_with_a_valid_image(shapes_model):
+    pixels, labels, _ = shapes_data(40, seed=5)
+    x = shapes_model.normalize(pixels)
+    targets = [(int(c) + 1) % 4 for c in labels]
+    r = ll.fooling_image(shapes_model, x, targets, progress=False)
+    assert r.info["success"].all()
+    assert shapes_model(r.image).argmax(1).tolist() == targets
+    low, high = shapes_model.valid_range()
+    assert (r.image >= low - 1e-6).all() and (r.image <= high + 1e-6).all()
+    change = op.pixel_change(shapes_model, x, r.image)
+    assert torch.allclose(r.info["linf"], change["linf"]) and (r.info["l2"] > 0).all()
+
+
+def test_digits_resist_a_small_linf_budget_but_not_a_free_attack(digits_model):
+    pixels, labels = digits_data("test")
+    x = digits_model.normalize(pixels[:50])
+    targets = [(int(c) + 1) % 10 for c in labels[:50]]
+    bounded = ll.fooling_image(digits_model, x, targets, max_change=8 / 255, max_steps=50, progress=False)
+    free = ll.fooling_image(digits_model, x, targets, progress=False)
+    assert bounded.info["linf"].max() <= 8 / 255 + 1e-5
+    assert bounded.info["success"].float().mean() < 0.2 and free.info["success"].all()
+
+
+def test_fgsm_lowers_accuracy_as_eps_grows(digits_model):
+    pixels, labels = digits_data("test")
+    x, y = digits_model.normalize(pixels[:100]), labels[:100]
+    acc = []
+    for eps in (0, 8 / 255, 32 / 255, 64 / 255):
+        adv = ll.fgsm(digits_model, x, y.tolist(), eps=eps)
+        assert op.pixel_change(digits_model, x, adv)["linf"].max() <= eps + 1e-5
+        acc.append(float((digits_model(adv).argmax(1) == y).float().mean()))
+    assert acc[0] > 0.95 and acc == sorted(acc, reverse=True) and acc[-1] < 0.3
+
+
+def test_inversion_error_falls_and_early_layers_keep_more(shapes_model):
+    pixels, _, _ = shapes_data(1, seed=2)
+    x = shapes_model.normalize(pixels)
+    errors = {}
+    for layer in ("1", "8"):
+        r = ll.invert(shapes_model, x, layer, progress=False)
+        assert abs(r.history[-1]) <= 0.1 * abs(r.history[0])
+        errors[layer] = float((shapes_model.unnormalize(r.image) - pixels).pow(2).mean())
+    assert errors["1"] < errors["8"]
+
+
+def test_deepdream_raises_the_layer_norm(shapes_model):
+    pixels, _, _ = shapes_data(1, seed=3)
+    r = ll.deepdream(shapes_model, shapes_model.normalize(pixels), "7", octaves=2, steps=10, jitter=2,
+                     progress=False)
+    assert r.image.shape == (1, 3, 32, 32)
+    assert r.history[-1] > 2 * r.history[0]
+
+
+def test_style_transfer_matches_style_and_keeps_content(squeezenet):
+    s = dict(op.STYLE_SETTINGS["squeezenet1_1"], size=128)
+    r = ll.style_transfer(squeezenet, "chelsea", "astronaut", steps=100, progress=False, **s)
+    layers, c = list(s["style_layers"]), s["content_layer"]
+    xc, xs = squeezenet.preprocess("chelsea", 128), squeezenet.preprocess("astronaut", 128)
+    grams = {k: op.gram(a) for k, a in op._codes(squeezenet, xs, layers).items()}
+    style_loss = -sum(w * op.style(k, grams[k]) for k, w in zip(layers, s["style_weights"]))
+
+    def measure(x):
+        codes = op._codes(squeezenet, x, layers + [c])
+        return style_loss(codes).item(), codes[c]
+    (style0, cat), (style1, ours) = measure(xc), measure(r.image)
+    painting = op._codes(squeezenet, xs, [c])[c]
+    assert style1 <= 0.1 * style0
+    # content: the result's code stays much closer to the cat's than the painting's is
+    assert (ours - cat).norm() < 0.5 * (painting - cat).norm()
+
+
+def test_texture_synthesis_from_style_alone(squeezenet):
+    s = dict(op.STYLE_SETTINGS["squeezenet1_1"], size=64)
+    r = ll.style_transfer(squeezenet, None, "astronaut", steps=60, progress=False, **s)
+    assert abs(r.history[-1]) <= 0.1 * abs(r.history[0])
+
+
+# ------------------------------------------------------------------------------------ the loop itself
+def test_same_seed_same_image_and_snapshots(shapes_model):
+    kw = dict(steps=12, progress=False, snapshots=(0, 5, 12))
+    a = ll.maximize_activation(shapes_model, "9:21", seed=1, **kw)
+    b = ll.maximize_activation(shapes_model, "9:21", seed=1, **kw)
+    c = ll.maximize_activation(shapes_model, "9:21", seed=2, **kw)
+    assert torch.equal(a.image, b.image) and not torch.equal(a.image, c.image)
+    assert sorted(a.snapshots) == [0, 5, 12] and torch.equal(a.snapshots[12], a.image)
+    assert len(a.history) == len(a.penalties) == a.steps == 12
+
+
+def test_every_method_leaves_the_model_untouched(shapes_model):
+    before = snapshot(shapes_model)
+    pixels, labels, _ = shapes_data(2, seed=4)
+    x = shapes_model.normalize(pixels)
+    ll.visualize_class(shapes_model, "cross", steps=3, progress=False)
+    ll.maximize_activation(shapes_model, "4:3:5:5", steps=3, param="fourier", progress=False)
+    ll.invert(shapes_model, x, "4", steps=3, progress=False)
+    ll.deepdream(shapes_model, x, "4", octaves=2, steps=2, jitter=2, progress=False)
+    ll.style_transfer(shapes_model, x[:1], x[1:], content_layer="4", style_layers=["1", "4"], content_weight=1.0,
+                      style_weights=[1.0, 1.0], size=32, steps=3, progress=False)
+    ll.fooling_image(shapes_model, x, "cross", max_steps=3, progress=False)
+    ll.fgsm(shapes_model, x, labels.tolist())
+    assert_untouched(shapes_model, before)
+
+
+def test_interrupt_returns_the_image_so_far(shapes_model):
+    before = snapshot(shapes_model)
+    calls = []
+
+    def stop_at_five(acts):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return acts[""][:, 0]
+
+    r = ll.optimize_image(shapes_model, op.Objective(stop_at_five, (), "interrupt me"), steps=50, progress=False)
+    assert r.interrupted and r.steps == 5 and len(r.history) == 5
+    assert torch.isfinite(r.image).all() and r.image.shape == (1, 3, 32, 32)
+    assert_untouched(shapes_model, before)
+
+
+def test_fourier_images_are_valid_and_raise_the_unit(shapes_model):
+    r = ll.optimize_image(shapes_model, "8:21", "randn", param="fourier", steps=60, progress=False)
+    low, high = shapes_model.valid_range()
+    assert (r.image >= low - 1e-5).all() and (r.image <= high + 1e-5).all()
+    assert r.history[-1] > 10 * abs(r.history[0])
+
+
+def test_zero_gradient_start_warns(shapes_model):
+    with pytest.warns(UserWarning, match="gradient is exactly zero"):
+        ll.maximize_activation(shapes_model, "9:3", init="zeros", steps=2, progress=False)
+
+
+def test_bad_input_errors(shapes_model):
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        ll.optimize_image(shapes_model, "9:1", optimizer="rmsprop", steps=1)
+    with pytest.raises(IndexError, match="64 channels"):
+        ll.optimize_image(shapes_model, "9:99", steps=1, progress=False)
+    with pytest.raises(KeyError, match="ostrich"):
+        ll.visualize_class(shapes_model, "ostrich", steps=1)
+    with pytest.raises(ValueError, match="max_change"):
+        ll.optimize_image(shapes_model, "9:1", octaves=2, max_change=0.1, steps=1)
+    with pytest.raises(ValueError, match="style weights"):
+        ll.style_transfer(shapes_model, None, "chelsea", style_layers=["1"], style_weights=[1, 2], steps=1)
+    with pytest.raises(ValueError, match="content_layer"):
+        ll.style_transfer(shapes_model, "chelsea", "chelsea", style_layers=["1"], style_weights=[1], steps=1)
+    with pytest.raises(TypeError, match="N×C×H×W"):
+        ll.optimize_image(nn.Conv2d(3, 2, 3), op.Objective(lambda a: a[""].sum((1, 2, 3))), init="chelsea")
+
+
+@pytest.mark.parametrize("name, layer", [("resnet18", "layer3"), ("googlenet", "inception4c")])
+def test_architectures(name, layer):
+    model = ll.load_model(name, device="cpu")
+    before = snapshot(model)
+    start = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with ll.capture(model, layer) as rec, torch.no_grad():
+        model(start)
+    unit = f"{layer}:{int(rec[layer].mean((0, 2, 3)).argmax())}"  # a channel that is on at the start
+    # l2=0: random GoogLeNet's activations are ~1e-7, so any weight decay would outweigh them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = ll.maximize_activation(model, unit, init=start, steps=3, jitter=0, l2=0, progress=False)
+        d = ll.deepdream(model, r.image, layer, octaves=2, steps=2, progress=False)
+    assert r.history[-1] > r.history[0] and d.image.shape == r.image.shape
+    assert_untouched(model, before)
