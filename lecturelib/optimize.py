@@ -613,3 +613,27 @@ def fgsm(model, x, target=None, eps: float = 8 / 255) -> torch.Tensor:
         labels = target if isinstance(target, (list, tuple)) else [target] * len(x0)
         labels = [model.class_index(t) if isinstance(model, Model) else int(t) for t in labels]
     return optimize_image(model, -log_prob(labels), x0, steps=1, optimizer="sign", lr=eps, progress=False).image
+
+
+def bench_rows() -> list[tuple]:
+    """Benchmark rows for `python -m lecturelib bench`: student settings, squeezenet1_1, this machine's CPU.
+    Each row runs in a fresh process so its peak memory is its own."""
+    import subprocess
+    import sys
+    rows = []
+    for what, code, target in [
+        ("class visualization, 200 steps, 224²", "ll.visualize_class(m, 'ostrich', steps=200, progress=False)", "< 20 s"),
+        ("DeepDream, 3 octaves × 10 steps, 224²", "ll.deepdream(m, 'chelsea', 'features.8', octaves=3, progress=False)", "< 30 s"),
+        ("style transfer, 256², 200 steps",
+         "ll.style_transfer(m, 'chelsea', 'astronaut', steps=200, progress=False, "
+         "**dict(ll.optimize.STYLE_SETTINGS['squeezenet1_1'], size=256))",
+         "< 60 s")]:
+        script = ("import time, warnings, torch, lecturelib as ll\nfrom lecturelib.bench import peak_rss_mb\n"
+                  "warnings.simplefilter('ignore'); torch.set_num_threads(ll.available_cpus())\n"
+                  "m = ll.load_model('squeezenet1_1', device='cpu'); t = time.perf_counter()\n"
+                  f"{code}\nprint(time.perf_counter() - t, peak_rss_mb())")
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        seconds, rss = map(float, out.stdout.split()[-2:])
+        rows.append((f"{what}, squeezenet1_1", f"{seconds:.1f} s", target))
+        rows.append((f"  peak RSS of that process", f"{rss:.0f} MB", "< 1500 MB"))
+    return rows

@@ -11,7 +11,7 @@ from . import attribution as at
 from . import plot
 from .hooks import capture
 
-__all__ = ["occlusion_probe", "attribution_explorer"]
+__all__ = ["occlusion_probe", "attribution_explorer", "visualization_explorer", "dream_explorer"]
 
 
 def _draw(out: W.Output, fn):
@@ -79,3 +79,53 @@ def attribution_explorer(model, img, layers: list[str]):
         w.observe(update, "value")
     update()
     return W.VBox([W.HBox([layer, channel, method]), out])
+
+
+def _run_panel(controls: list, run, out: W.Output) -> W.VBox:
+    """Controls, a Run button (optimizations take seconds, so they start on a click, not on every
+    slider move), and the output area. Runs once at the start so the cell shows a picture."""
+    button = W.Button(description="Run", button_style="primary")
+    button.on_click(lambda _: _draw(out, run))
+    _draw(out, run)
+    rows = [W.HBox(controls[i:i + 3]) for i in range(0, len(controls), 3)]
+    return W.VBox([*rows, button, out])
+
+
+def visualization_explorer(model, target: str = "0", steps: int = 100):
+    """Type a class (name or index) or a unit ("features.10:37"), set the regularizers, click Run:
+    the image that maximizes it, with the settings in the title."""
+    from .optimize import maximize_activation, objective
+    what = W.Text(value=str(target), description="class / unit")
+    n = W.IntSlider(steps, 10, 500, 10, description="steps")
+    l2 = W.FloatLogSlider(1e-3, base=10, min=-6, max=-1, description="L2 λ")
+    blur = W.IntSlider(10, 0, 50, 1, description="blur every")
+    jitter = W.IntSlider(round(16 * model.input_size / 224), 0, max(1, model.input_size // 4), description="jitter px")
+    seed = W.IntSlider(0, 0, 20, description="seed")
+    out = W.Output()
+
+    def run():
+        spec = int(what.value) if what.value.strip().isdigit() else what.value.strip()
+        obj = objective(model, spec)
+        r = maximize_activation(model, obj, steps=n.value, l2=l2.value, blur_every=blur.value,
+                                jitter=jitter.value, seed=seed.value, progress=False)
+        _, ax = plt.subplots(figsize=(4, 4))
+        plot.show(r.image[:1], f"{obj.name}\nL2 {l2.value:.0e}, blur/{blur.value}, jitter {jitter.value}", ax=ax,
+                  model=model)
+    return _run_panel([what, n, l2, blur, jitter, seed], run, out)
+
+
+def dream_explorer(model, img, layers: list[str], octaves: int = 3, steps: int = 10):
+    """Pick a layer, the number of octaves and steps, click Run: DeepDream on the image."""
+    from .optimize import deepdream
+    x = model.as_input(img)
+    layer = W.Dropdown(options=layers, value=layers[len(layers) // 2], description="layer")
+    oct_ = W.IntSlider(octaves, 1, 5, description="octaves")
+    n = W.IntSlider(steps, 1, 40, description="steps/octave")
+    out = W.Output()
+
+    def run():
+        r = deepdream(model, x, layer.value, octaves=oct_.value, steps=n.value, progress=False)
+        fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+        plot.show(x, "input", ax=axes[0], model=model)
+        plot.show(r.image, f"DeepDream {layer.value}, {oct_.value} octaves", ax=axes[1], model=model)
+    return _run_panel([layer, oct_, n], run, out)
