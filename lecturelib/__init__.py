@@ -15,6 +15,8 @@ from .env import allow_untrained, available_cpus, default_device, param, quick_m
 from .hooks import capture, frozen, hook_count
 from .images import load_image, sample_names
 from .lookup import NameNotFound
+from .embed import features, nearest
+from .patches import receptive_field, top_patches
 from .optimize import (deepdream, fgsm, fooling_image, invert, maximize_activation, optimize_image, style_transfer,
                        visualize_class)
 from .models import DEFAULT_MODEL, Model, WeightsUnavailable, available_models, load_model

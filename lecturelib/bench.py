@@ -64,8 +64,8 @@ def main(models=None) -> int:
     rows = [("import lecturelib (torch already imported)", f"{import_time():.3f} s", "< 1 s")]
     for name in models:
         rows += model_rows(name)
-    from . import attribution, optimize
-    rows += attribution.bench_rows() + optimize.bench_rows()
+    from . import attribution, optimize, patches
+    rows += attribution.bench_rows() + optimize.bench_rows() + patches.bench_rows()
     rows.append(("peak RSS of this benchmark process", f"{peak_rss_mb():.0f} MB", ""))
     width = max(len(r[0]) for r in rows)
     print(f"lecturelib benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "

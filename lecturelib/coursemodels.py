@@ -172,9 +172,11 @@ def accuracy(net: nn.Module, name: str, split: str = "test") -> float:
     return float((pred == y).float().mean())
 
 
-def train(name: str, out: Path | None = None, seed: int = 0, epochs: int | None = None, log=print) -> float:
+def train(name: str, out: Path | None = None, seed: int = 0, epochs: int | None = None, log=print,
+          on_epoch=None) -> float:
     """Train course model `name` from scratch (Adam, one-cycle schedule), save its state dict to `out`
-    (default: the package's weights file) and return held-out accuracy."""
+    (default: the package's weights file) and return held-out accuracy. `on_epoch(epoch, net)` is
+    called before the first epoch (epoch 0) and after each one, with the net in eval mode."""
     if name not in SPECS:
         raise ValueError(f"course models are {', '.join(SPECS)}; got {name!r}")
     spec = SPECS[name]
@@ -189,6 +191,8 @@ def train(name: str, out: Path | None = None, seed: int = 0, epochs: int | None 
     steps = epochs * ((len(y) + batch - 1) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=steps)
     g = torch.Generator().manual_seed(seed)
+    if on_epoch is not None:
+        on_epoch(0, net.eval())
     for epoch in range(epochs):
         net.train()
         order = torch.randperm(len(y), generator=g)
@@ -205,6 +209,9 @@ def train(name: str, out: Path | None = None, seed: int = 0, epochs: int | None 
             sched.step()
             total += float(loss.detach()) * len(idx)
         log(f"{name} epoch {epoch + 1}/{epochs}: loss {total / len(y):.4f}")
+        if on_epoch is not None:
+            with torch.no_grad():
+                on_epoch(epoch + 1, net.eval())
     acc = accuracy(net, name, "test")
     out = weights_file(name) if out is None else Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["show", "heatmap", "overlay", "grid", "compare", "to_display", "mark_untrained"]
+__all__ = ["show", "heatmap", "overlay", "grid", "compare", "to_display", "mark_untrained", "filters", "feature_maps",
+           "patches", "embedding"]
 
 
 def to_display(img, model=None) -> np.ndarray:
@@ -141,3 +142,111 @@ def compare(panels: dict, size: float = 2.6, model=None, suptitle: str | None = 
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def filters(layer, n: int | None = 64, ncols: int = 8, size: float = 0.9, in_channel: int = 0, title: str | None = None,
+            model=None):
+    """The kernels of a conv layer (an nn.Conv2d or its weight tensor, out×in×k×k) as a grid.
+
+    With 3 input channels each kernel is an RGB image, min-max scaled on its own to [0, 1] (a
+    kernel's contrast, not its strength, is shown). Otherwise the slice for input channel
+    `in_channel` is drawn signed (blue −, red +), each on its own symmetric scale. The title says which."""
+    w = layer.weight if hasattr(layer, "weight") else layer
+    w = w.detach().float().cpu()
+    if w.ndim != 4:
+        raise ValueError(f"expected conv weights out×in×k×k; got shape {tuple(w.shape)}")
+    w = w[:n] if n else w
+    rgb = w.shape[1] == 3
+    if not rgb and not 0 <= in_channel < w.shape[1]:
+        raise IndexError(f"in_channel {in_channel} is not one of the {w.shape[1]} input channels")
+    nrows = math.ceil(len(w) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= len(w):
+            continue
+        if rgb:
+            k = w[i]
+            k = (k - k.min()) / (k.max() - k.min() + 1e-12)
+            ax.imshow(k.permute(1, 2, 0).numpy(), interpolation="nearest")
+        else:
+            k = w[i, in_channel]
+            top = float(k.abs().max()) or 1.0
+            ax.imshow(k.numpy(), cmap="bwr", vmin=-top, vmax=top, interpolation="nearest")
+    how = ("RGB, each kernel min-max scaled to [0, 1]" if rgb else
+           f"input channel {in_channel} of {w.shape[1]}, signed, each on its own scale")
+    fig.suptitle(title or f"{len(w)} kernels {tuple(w.shape[2:])}: {how}", fontsize=9)
+    mark_untrained(axes.flat[0], model)
+    fig.tight_layout()
+    return fig
+
+
+def feature_maps(maps, titles=None, ncols: int = 8, size: float = 1.3, suptitle: str | None = None, model=None):
+    """Activation maps (a C×H×W or 1×C×H×W tensor, or a list of H×W maps) in a grid, each on its
+    own scale from 0 (black) to its maximum: where in the image each channel fires."""
+    maps = list(maps[0] if isinstance(maps, torch.Tensor) and maps.ndim == 4 else maps)
+    n = len(maps)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4 * bool(suptitle)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            m = maps[i].detach().float().cpu().numpy()
+            ax.imshow(m, cmap="gray", vmin=min(0.0, float(m.min())), vmax=float(m.max()) or 1.0)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    mark_untrained(axes.flat[0], model)
+    fig.tight_layout()
+    return fig
+
+
+def patches(result, model, channels=None, size: float = 1.0, k: int | None = None):
+    """Girshick-style grid: one row per channel of a `top_patches` result, its strongest crops
+    left to right, each titled with its activation."""
+    channels = result.channels[:6] if channels is None else list(channels)
+    k = k or result.values.shape[1]
+    fig, axes = plt.subplots(len(channels), k, figsize=(size * k, size * len(channels) + 0.4), squeeze=False)
+    for r, ch in enumerate(channels):
+        crops = result.crops(ch)
+        i = result.channels.index(ch)
+        for j, ax in enumerate(axes[r]):
+            ax.axis("off")
+            if j < len(crops):
+                ax.imshow(model.deprocess(crops[j]), cmap="gray" if model.channels == 1 else None, vmin=0, vmax=1)
+                ax.set_title(f"{float(result.values[i, j]):.2f}", fontsize=7)
+        axes[r][0].text(-0.1, 0.5, f"{result.layer}:{ch}", transform=axes[r][0].transAxes, ha="right", va="center",
+                        fontsize=8)
+    s = result.field
+    fig.suptitle(f"top {k} patches per channel of {result.layer} (receptive field {s.size[0]} px, stride {s.stride[0]})",
+                 fontsize=9)
+    mark_untrained(axes[0][0], model)
+    fig.tight_layout()
+    return fig
+
+
+def embedding(points, images=None, labels=None, ax=None, zoom: float = 0.4, title: str | None = None, model=None,
+              thumbnails: int = 200):
+    """A 2-D embedding (N×2, e.g. t-SNE or PCA of features) as a scatter coloured by `labels`, with
+    up to `thumbnails` images (N×C×H×W normalized with `model`, or pixel arrays) drawn at their points."""
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+    ax = _axes(ax)
+    p = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=np.float32)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"points must be N×2; got shape {p.shape}")
+    lab = None if labels is None else np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    sc = ax.scatter(p[:, 0], p[:, 1], c=lab, cmap="tab10", s=8)
+    if lab is not None and len(np.unique(lab)) <= 20:
+        ax.legend(*sc.legend_elements(), fontsize=7, loc="best", markerscale=0.8)
+    if images is not None:
+        step = max(1, len(p) // thumbnails)
+        for i in range(0, len(p), step):
+            img = to_display(images[i:i + 1] if isinstance(images, torch.Tensor) else images[i], model)
+            ax.add_artist(AnnotationBbox(OffsetImage(img, zoom=zoom, cmap="gray" if img.ndim == 2 else None),
+                                         p[i], frameon=False))
+    ax.set_title(title or "")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    mark_untrained(ax, model)
+    return ax

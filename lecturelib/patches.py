@@ -1,0 +1,339 @@
+"""Receptive fields and the image patches that fire a unit most (Girshick et al. 2014, fig. 4).
+
+`receptive_field(model, layer)` follows one forward pass and applies, at every convolution and
+pooling call, the arithmetic of receptive fields (per axis, for kernel k, stride s, padding p,
+dilation d, with k' = d(k − 1) + 1):
+
+    size   r_out = r_in + (k' − 1)·j_in
+    stride j_out = j_in·s
+    centre c_out = c_in + ((k' − 1)/2 − p)·j_in      (centre of unit 0, in input pixels)
+
+Element-wise operations (ReLU, batch norm, +, concatenation of branches as in SqueezeNet's Fire
+modules or GoogLeNet's Inception blocks) take the union of their inputs' fields. It works on the
+calls themselves (a TorchFunctionMode), so it needs no list of layer types and no model names.
+
+`top_patches` scans a data set in batches with one forward hook and keeps, per channel, only the
+k strongest activations seen so far: memory does not grow with the number of images.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from .hooks import as_net, capture, frozen
+from .models import Model, get_layer
+
+__all__ = ["receptive_field", "empirical_receptive_field", "ReceptiveField", "top_patches", "TopPatches",
+           "sample_crops"]
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of the units of one layer, in input pixels, per axis (rows, columns).
+
+    size    side of the field
+    stride  input pixels between neighbouring units
+    centre  centre of unit (0, 0), in pixel coordinates (pixel i spans [i, i + 1), centre i + 0.5)
+    """
+
+    size: tuple
+    stride: tuple
+    centre: tuple
+
+    def box(self, row: int, col: int) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right) of unit (row, col)'s field, bottom/right exclusive. It may
+        reach outside the image: that part is padding."""
+        top = self.centre[0] + row * self.stride[0] - self.size[0] / 2
+        left = self.centre[1] + col * self.stride[1] - self.size[1] / 2
+        return round(top), round(left), round(top) + int(self.size[0]), round(left) + int(self.size[1])
+
+
+# One axis of a field: (size, jump, centre). The input image: each pixel sees itself.
+_PIXEL = (1.0, 1.0, 0.5)
+
+
+def _pair(v, n: int = 2) -> tuple:
+    return tuple(v) * (n // len(v)) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def _through(field, kernel, stride, padding, dilation):
+    out = []
+    for (r, j, c), k, s, p, d in zip(field, _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)):
+        k_eff = d * (k - 1) + 1
+        out.append((r + (k_eff - 1) * j, j * s, c + ((k_eff - 1) / 2 - p) * j))
+    return tuple(out)
+
+
+def _union(fields):
+    if len(set(f[1] for f in fields)) != 1:
+        raise ValueError("element-wise operation on maps with different strides")
+    r, j, c = fields[0]
+    lo = min(c - r / 2 for r, j, c in fields)
+    hi = max(c + r / 2 for r, j, c in fields)
+    return hi - lo, j, (lo + hi) / 2
+
+
+def _spatial_args(name: str, args, kwargs):
+    """(kernel, stride, padding, dilation) of a conv or pooling call, or None for other calls."""
+    a = list(args) + [None] * 8
+    kw = kwargs or {}
+    if name == "conv2d":
+        k = a[1].shape[-2:]
+        stride, padding, dilation = kw.get("stride", a[3] or 1), kw.get("padding", a[4] or 0), kw.get("dilation", a[5] or 1)
+        if padding == "valid":
+            padding = 0
+        elif padding == "same":
+            padding = tuple((_pair(dilation)[i] * (k[i] - 1)) // 2 for i in range(2))
+        return tuple(k), stride, padding, dilation
+    if name in ("max_pool2d", "_max_pool2d", "max_pool2d_with_indices", "avg_pool2d"):
+        k = kw.get("kernel_size", a[1])
+        stride = kw.get("stride", a[2]) or k
+        padding = kw.get("padding", a[3] if a[3] is not None else 0)
+        dilation = kw.get("dilation", a[4] if name != "avg_pool2d" and a[4] is not None else 1)
+        return k, stride, padding, dilation
+    return None
+
+
+class _Tracer(TorchFunctionMode):
+    """Attach a field to every 4-D tensor computed from the input during the forward pass."""
+
+    def __init__(self, x: torch.Tensor):
+        super().__init__()
+        self.fields = {id(x): (_PIXEL, _PIXEL)}
+        self.keep = [x]  # keep tensors alive so their ids stay unique
+
+    def field(self, t):
+        return self.fields.get(id(t)) if isinstance(t, torch.Tensor) else None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = getattr(func, "__name__", "")
+        flat = [a for a in args if isinstance(a, torch.Tensor)] + [
+            t for a in args if isinstance(a, (list, tuple)) for t in a if isinstance(t, torch.Tensor)]
+        known = [self.field(t) for t in flat if self.field(t) is not None]
+        result = out[0] if isinstance(out, tuple) and out and isinstance(out[0], torch.Tensor) else out
+        if not known or not isinstance(result, torch.Tensor):
+            return out
+        spatial = _spatial_args(name, args, kwargs)
+        if spatial is not None:
+            new = tuple(_through((known[0][i],), *[_pair(v)[i:i + 1] for v in spatial])[0] for i in range(2))
+        elif result.ndim >= 3 and all(t.shape[-2:] == result.shape[-2:] for t in flat if self.field(t) is not None):
+            new = tuple(_union([f[i] for f in known]) for i in range(2))
+        else:
+            return out  # the spatial layout ends here (flatten, adaptive pooling, resizing): no field
+        self.fields[id(result)] = new
+        self.keep.append(result)
+        return out
+
+
+def receptive_field(model, layer: str, size: int | None = None) -> ReceptiveField:
+    """Analytic receptive field of the units of `layer` (see the module doc), from one forward
+    pass of a `size`×`size` input (default: the model's input size)."""
+    net = as_net(model)
+    size = size or (model.input_size if isinstance(model, Model) else 224)
+    channels = model.channels if isinstance(model, Model) else next(
+        m.in_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    device = next(iter(net.parameters()), torch.zeros(1)).device
+    x = torch.zeros(1, channels, size, size, device=device)
+    tracer = _Tracer(x)
+    with torch.no_grad(), frozen(net), capture(net, layer) as rec:
+        with tracer:
+            net(x)
+    f = tracer.field(rec.activations.get(layer))
+    if f is None:
+        raise ValueError(f"{layer!r} is not a spatial map reached through convolutions and pooling "
+                         f"(e.g. after flattening or adaptive pooling every unit sees the whole image)")
+    return ReceptiveField(size=tuple(round(a[0]) for a in f), stride=tuple(round(a[1]) for a in f),
+                          centre=tuple(a[2] for a in f))
+
+
+def empirical_receptive_field(model, layer: str, row: int, col: int, size: int | None = None) -> tuple:
+    """(top, left, bottom, right) of the input pixels on which unit (row, col) of `layer` depends,
+    from the support of its input gradient. Measured on a linear twin of the network (every ReLU
+    passes everything, every max pooling averages, conv weights made positive, float64), so that no
+    path is switched off or cancelled and the support is the whole field. The model is not changed."""
+    net = as_net(model)
+    size = size or (model.input_size if isinstance(model, Model) else 224)
+    channels = model.channels if isinstance(model, Model) else next(
+        m.in_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    device = next(iter(net.parameters()), torch.zeros(1)).device
+    x = torch.ones(1, channels, size, size, dtype=torch.float64, device=device, requires_grad=True)
+
+    def stop(module, inputs, output):  # nothing after the layer is needed
+        raise _Reached(output)
+    handle = get_layer(net, layer).register_forward_hook(stop)
+    try:
+        with frozen(net), _Linear():
+            net(x)
+        raise RuntimeError(f"{layer!r} was not called in the forward pass")
+    except _Reached as reached:
+        a = reached.output
+    finally:
+        handle.remove()
+    (g,) = torch.autograd.grad(a[0, :, row, col].sum(), x)
+    support = g[0].abs().sum(0)
+    rows, cols = support.sum(1).nonzero()[:, 0], support.sum(0).nonzero()[:, 0]
+    return int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1
+
+
+class _Reached(Exception):
+    def __init__(self, output):
+        super().__init__()
+        self.output = output
+
+
+class _Linear(TorchFunctionMode):
+    """Float64; ReLUs pass everything; max pooling averages (same geometry, padding counted as
+    zeros); convolution weights are made positive."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in ("relu", "relu_"):
+            return args[0]
+        def f64(a):
+            return a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+        args, kwargs = [f64(a) for a in args], {k: f64(v) for k, v in kwargs.items()}
+        if name == "conv2d":
+            args[1] = args[1].abs() + 1e-3
+        if name in ("max_pool2d", "_max_pool2d"):
+            k, s, p, d = _spatial_args(name, args, kwargs)
+            ceil = kwargs.get("ceil_mode", args[5] if len(args) > 5 else False)
+            if _pair(d) != (1, 1):
+                raise ValueError("dilated max pooling is not supported by the empirical check")
+            return F.avg_pool2d(args[0], k, s, p, ceil_mode=ceil, count_include_pad=True)
+        return func(*args, **kwargs)
+
+
+# ------------------------------------------------------------------------------------ top patches
+@dataclass
+class TopPatches:
+    """The k strongest activations of each channel of `layer` over a data set.
+
+    channels      the channels scanned
+    values        len(channels)×k activations, strongest first
+    image, row, col   len(channels)×k: which image, and where in the layer's map
+    field         the layer's `ReceptiveField`
+    images        the data set (to cut the crops from)
+    """
+
+    layer: str
+    channels: list
+    values: torch.Tensor
+    image: torch.Tensor
+    row: torch.Tensor
+    col: torch.Tensor
+    field: ReceptiveField
+    images: object
+
+    def crops(self, channel: int) -> torch.Tensor:
+        """k×C×S×S crops (normalized input space) of the fields of `channel`'s top units; the part
+        of a field outside its image is filled with 0 (the mean colour)."""
+        i = self.channels.index(channel)
+        out = []
+        for n, r, c in zip(self.image[i].tolist(), self.row[i].tolist(), self.col[i].tolist()):
+            img = _item(self.images, n)
+            top, left, bottom, right = self.field.box(r, c)
+            h, w = img.shape[-2:]
+            pad = (max(0, -left), max(0, right - w), max(0, -top), max(0, bottom - h))
+            crop = img[:, max(0, top):min(h, bottom), max(0, left):min(w, right)]
+            out.append(F.pad(crop, pad, value=0.0))
+        return torch.stack(out)
+
+
+def _item(images, n: int) -> torch.Tensor:
+    x = images[n]
+    return x[0] if x.ndim == 4 else x
+
+
+def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: int = 64,
+                progress: bool | None = None) -> TopPatches:
+    """Scan `images` (an N×C×H×W normalized tensor, or any sequence whose items are C×H×W
+    normalized tensors) and keep the k largest activations of each channel in `unit` (one index,
+    a list, or None for all) of `layer`, with the image and position where each occurred.
+    Ties are broken by image order, then position, so results are deterministic."""
+    net = as_net(model)
+    n = len(images)
+    if k < 1 or n < 1:
+        raise ValueError(f"need k ≥ 1 and at least one image; got k={k}, {n} images")
+    device = next(iter(net.parameters()), torch.zeros(1)).device
+    field = receptive_field(model, layer, size=_item(images, 0).shape[-1])
+    best_v = best_i = channels = None
+    starts = range(0, n, batch_size)
+    if progress is None:
+        progress = len(starts) > 8
+    if progress:
+        from tqdm.auto import tqdm
+        starts = tqdm(starts, desc=f"scanning {layer}", leave=False)
+    with torch.no_grad(), frozen(net), capture(net, layer, detach=True) as rec:
+        for s in starts:
+            xb = images[s:s + batch_size] if isinstance(images, torch.Tensor) else torch.stack(
+                [_item(images, i) for i in range(s, min(n, s + batch_size))])
+            net(xb.to(device))
+            a = rec.activations[layer]
+            if channels is None:
+                channels = list(range(a.shape[1])) if unit is None else [unit] if isinstance(unit, int) else list(unit)
+                if any(not 0 <= c < a.shape[1] for c in channels):
+                    raise IndexError(f"{layer} has {a.shape[1]} channels; got {channels}")
+                hw = a.shape[2] * a.shape[3]
+            vals = a[:, channels].permute(1, 0, 2, 3).reshape(len(channels), -1)   # channels × (batch·H·W)
+            idx = torch.arange(s * hw, s * hw + vals.shape[1], device=vals.device).expand_as(vals)
+            if best_v is not None:
+                vals, idx = torch.cat([best_v, vals], 1), torch.cat([best_i, idx], 1)
+            order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, :k]  # earlier wins a tie
+            best_v, best_i = vals.gather(1, order), idx.gather(1, order)
+    w = a.shape[3]
+    return TopPatches(layer, channels, best_v.cpu(), (best_i // hw).cpu(), (best_i % hw // w).cpu(),
+                      (best_i % w).cpu(), field, images)
+
+
+def sample_crops(model, size: int = 96, scales=(1.0, 0.5, 0.25), names=None) -> torch.Tensor:
+    """An offline data set for patch retrieval: square crops of side `size` (normalized, N×C×S×S)
+    cut from the sample images on a grid at several scales (crop side = scale × shorter side),
+    with half-overlapping positions."""
+    from .images import load_image, sample_names
+    out = []
+    for name in names or sample_names():
+        img = load_image(name).convert("RGB")
+        short = min(img.size)
+        for scale in scales:
+            side = max(size, int(short * scale))
+            step = max(1, side // 2)
+            for top in range(0, img.height - side + 1, step):
+                for left in range(0, img.width - side + 1, step):
+                    out.append(model.preprocess(img.crop((left, top, left + side, top + side)), size))
+    return torch.cat(out)
+
+
+def bench_rows() -> list[tuple]:
+    """Benchmark rows: top_patches throughput against a plain batched forward pass, and its peak
+    memory for 1× and 4× the images (each in a fresh process)."""
+    import subprocess
+    import sys
+    script = """
+import sys, time, warnings, torch, lecturelib as ll
+from lecturelib.bench import peak_rss_mb
+warnings.simplefilter('ignore'); torch.set_num_threads(ll.available_cpus())
+m = ll.load_model('squeezenet1_1', device='cpu')
+n = int(sys.argv[1]); x = torch.randn(n, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+base = peak_rss_mb()
+t = time.perf_counter()
+with torch.no_grad():
+    for xb in x.split(64): m(xb)
+fwd = time.perf_counter() - t
+t = time.perf_counter(); ll.top_patches(m, x, 'features.10', k=9, batch_size=64, progress=False)
+scan = time.perf_counter() - t
+print(n / fwd, n / scan, peak_rss_mb() - base)
+"""
+    rows = []
+    for n in (512, 2048):
+        out = subprocess.run([sys.executable, "-c", script, str(n)], capture_output=True, text=True, check=True)
+        fwd, scan, rss = map(float, out.stdout.split()[-3:])
+        rows.append((f"top_patches features.10, all 384 channels, {n} images 128², squeezenet1_1",
+                     f"{scan:.0f} img/s", f"≥ 0.8 × forward; here {scan / fwd:.2f} × {fwd:.0f} img/s"))
+        rows.append((f"  peak memory growth once the {n} images are loaded", f"{rss:.0f} MB", "independent of the number of images"))
+    return rows
