@@ -18,6 +18,7 @@ k strongest activations seen so far: memory does not grow with the number of ima
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +29,7 @@ from .hooks import as_net, capture, frozen
 from .models import Model, get_layer
 
 __all__ = ["receptive_field", "empirical_receptive_field", "ReceptiveField", "top_patches", "TopPatches",
-           "sample_crops"]
+           "sample_crops", "imagenette"]
 
 
 @dataclass(frozen=True)
@@ -230,19 +231,20 @@ class TopPatches:
     field: ReceptiveField
     images: object
 
-    def crops(self, channel: int) -> torch.Tensor:
-        """k×C×S×S crops (normalized input space) of the fields of `channel`'s top units; the part
-        of a field outside its image is filled with 0 (the mean colour)."""
+    def crops(self, channel: int, clip: bool = False):
+        """The fields of `channel`'s top units, in normalized input space: a k×C×S×S tensor where
+        the part of a field outside its image is filled with 0 (the mean colour), or with
+        `clip=True` a list of the parts inside the image (smaller near borders)."""
         i = self.channels.index(channel)
         out = []
         for n, r, c in zip(self.image[i].tolist(), self.row[i].tolist(), self.col[i].tolist()):
             img = _item(self.images, n)
             top, left, bottom, right = self.field.box(r, c)
             h, w = img.shape[-2:]
-            pad = (max(0, -left), max(0, right - w), max(0, -top), max(0, bottom - h))
             crop = img[:, max(0, top):min(h, bottom), max(0, left):min(w, right)]
-            out.append(F.pad(crop, pad, value=0.0))
-        return torch.stack(out)
+            pad = (max(0, -left), max(0, right - w), max(0, -top), max(0, bottom - h))
+            out.append(crop if clip else F.pad(crop, pad, value=0.0))
+        return out if clip else torch.stack(out)
 
 
 def _item(images, n: int) -> torch.Tensor:
@@ -307,6 +309,23 @@ def sample_crops(model, size: int = 96, scales=(1.0, 0.5, 0.25), names=None) -> 
                 for left in range(0, img.width - side + 1, step):
                     out.append(model.preprocess(img.crop((left, top, left + side, top + side)), size))
     return torch.cat(out)
+
+
+def imagenette(model, n: int = 1000, size: int = 128, split: str = "val", root=None):
+    """An online data set for patch retrieval: `n` images of Imagenette (10 ImageNet classes,
+    fast.ai), downloaded once (94 MB, checked against torchvision's MD5) into the lecturelib
+    cache, spread evenly over the split, preprocessed to `size`. Returns (N×C×S×S, class names)."""
+    from torchvision.datasets import Imagenette
+    from .images import cache_dir
+    root = Path(root) if root is not None else cache_dir() / "imagenette"
+    try:
+        ds = Imagenette(str(root), split=split, size="160px", download=not (root / "imagenette2-160").exists())
+    except Exception as err:
+        raise RuntimeError(f"could not get Imagenette into {root} ({type(err).__name__}: {err}). It needs the "
+                           f"network once; offline, use ll.patches.sample_crops(model) instead") from err
+    idx = torch.linspace(0, len(ds) - 1, min(n, len(ds))).round().long().tolist()
+    x = torch.cat([model.preprocess(ds._samples[i][0], size) for i in idx])
+    return x, [ds.classes[ds._samples[i][1]][0] for i in idx]
 
 
 def bench_rows() -> list[tuple]:

@@ -204,12 +204,13 @@ def feature_maps(maps, titles=None, ncols: int = 8, size: float = 1.3, suptitle:
 
 def patches(result, model, channels=None, size: float = 1.0, k: int | None = None):
     """Girshick-style grid: one row per channel of a `top_patches` result, its strongest crops
-    left to right, each titled with its activation."""
+    left to right, each titled with its activation. Each crop is the unit's receptive field cut
+    to the image (a deep unit's field can be larger than the image)."""
     channels = result.channels[:6] if channels is None else list(channels)
     k = k or result.values.shape[1]
     fig, axes = plt.subplots(len(channels), k, figsize=(size * k, size * len(channels) + 0.4), squeeze=False)
     for r, ch in enumerate(channels):
-        crops = result.crops(ch)
+        crops = result.crops(ch, clip=True)
         i = result.channels.index(ch)
         for j, ax in enumerate(axes[r]):
             ax.axis("off")
@@ -236,7 +237,7 @@ def embedding(points, images=None, labels=None, ax=None, zoom: float = 0.4, titl
     if p.ndim != 2 or p.shape[1] != 2:
         raise ValueError(f"points must be N×2; got shape {p.shape}")
     lab = None if labels is None else np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-    sc = ax.scatter(p[:, 0], p[:, 1], c=lab, cmap="tab10", s=8)
+    sc = ax.scatter(p[:, 0], p[:, 1], s=8, **({} if lab is None else dict(c=lab, cmap="tab10")))
     if lab is not None and len(np.unique(lab)) <= 20:
         ax.legend(*sc.legend_elements(), fontsize=7, loc="best", markerscale=0.8)
     if images is not None:

@@ -11,7 +11,8 @@ from . import attribution as at
 from . import plot
 from .hooks import capture
 
-__all__ = ["occlusion_probe", "attribution_explorer", "visualization_explorer", "dream_explorer"]
+__all__ = ["occlusion_probe", "attribution_explorer", "visualization_explorer", "dream_explorer", "feature_explorer",
+           "patch_explorer"]
 
 
 def _draw(out: W.Output, fn):
@@ -129,3 +130,52 @@ def dream_explorer(model, img, layers: list[str], octaves: int = 3, steps: int =
         plot.show(x, "input", ax=axes[0], model=model)
         plot.show(r.image, f"DeepDream {layer.value}, {oct_.value} octaves", ax=axes[1], model=model)
     return _run_panel([layer, oct_, n], run, out)
+
+
+def feature_explorer(model, img, layers: list[str]):
+    """Pick a layer and a channel: the image, that channel's feature map, and (for a first layer
+    reading the image) the channel's kernel."""
+    x = model.as_input(img)
+    with torch.no_grad(), capture(model, layers, detach=True) as rec:
+        model(x)
+    acts = dict(rec.activations)
+    layer = W.Dropdown(options=layers, value=layers[0], description="layer")
+    channel = W.IntSlider(0, 0, acts[layers[0]].shape[1] - 1, description="channel")
+    out = W.Output()
+
+    def update(*_):
+        channel.max = acts[layer.value].shape[1] - 1
+        a = acts[layer.value][0, channel.value]
+
+        def draw():
+            fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
+            plot.show(x, "image", ax=axes[0], model=model)
+            axes[1].imshow(a.cpu().numpy(), cmap="gray")
+            axes[1].set_title(f"{layer.value}:{channel.value} ({a.shape[0]}×{a.shape[1]})")
+            axes[1].axis("off")
+            plot.mark_untrained(axes[1], model)
+        _draw(out, draw)
+    for w in (layer, channel):
+        w.observe(update, "value")
+    update()
+    return W.VBox([W.HBox([layer, channel]), out])
+
+
+def patch_explorer(model, images, layers: list[str], k: int = 9):
+    """Pick a layer and a unit: the k patches of `images` that fire it most (one scan per layer, kept)."""
+    from .patches import top_patches
+    scans = {}
+    layer = W.Dropdown(options=layers, value=layers[-1], description="layer")
+    unit = W.IntSlider(0, 0, 1, description="unit")
+    out = W.Output()
+
+    def update(*_):
+        if layer.value not in scans:
+            scans[layer.value] = top_patches(model, images, layer.value, k=k, progress=False)
+        res = scans[layer.value]
+        unit.max = len(res.channels) - 1
+        _draw(out, lambda: plot.patches(res, model, channels=[unit.value]))
+    for w in (layer, unit):
+        w.observe(update, "value")
+    update()
+    return W.VBox([W.HBox([layer, unit]), out])
