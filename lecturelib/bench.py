@@ -26,6 +26,15 @@ def timed(fn, repeat: int = 5, warmup: int = 1) -> float:
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB. On Linux from /proc (VmHWM), which starts
+    afresh in a new program; getrusage's figure would carry over the parent's peak across exec."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20

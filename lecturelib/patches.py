@@ -339,6 +339,7 @@ from lecturelib.bench import peak_rss_mb
 warnings.simplefilter('ignore'); torch.set_num_threads(ll.available_cpus())
 m = ll.load_model('squeezenet1_1', device='cpu')
 n = int(sys.argv[1]); x = torch.randn(n, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+with torch.no_grad(): m(x[:64])  # warm-up
 base = peak_rss_mb()
 t = time.perf_counter()
 with torch.no_grad():

@@ -129,3 +129,8 @@ def test_plots_draw(shapes_model, squeezenet):
     ll.plot.embedding(torch.randn(10, 2), images=x, labels=list(range(10)), model=shapes_model)
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_imagenette_offline_error_says_what_to_do(squeezenet, tmp_path):
+    with pytest.raises(RuntimeError, match="sample_crops"):
+        ll.patches.imagenette(squeezenet, n=5, root=tmp_path)
