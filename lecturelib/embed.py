@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .hooks import as_net, capture, frozen
+from .hooks import as_net, capture, device_of, frozen
 
 __all__ = ["features", "nearest"]
 
@@ -19,7 +19,7 @@ def features(model, images, layer: str, batch_size: int = 64) -> torch.Tensor:
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError("images must be an N×C×H×W normalized tensor (e.g. model.preprocess([...]))")
     net = as_net(model)
-    device = next(iter(net.parameters()), torch.zeros(1)).device
+    device = device_of(net)
     out = []
     with torch.no_grad(), frozen(net), capture(net, layer, detach=True) as rec:
         for xb in images.split(batch_size):

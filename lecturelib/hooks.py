@@ -14,7 +14,7 @@ from torch import nn
 
 from .models import Model, get_layer
 
-__all__ = ["capture", "Recording", "frozen", "hook_count", "as_net"]
+__all__ = ["capture", "Recording", "frozen", "hook_count", "as_net", "device_of"]
 
 
 def as_net(model) -> nn.Module:
@@ -24,6 +24,11 @@ def as_net(model) -> nn.Module:
     if isinstance(model, nn.Module):
         return model
     raise TypeError(f"expected an ll.Model or a torch nn.Module; got {type(model).__name__}")
+
+
+def device_of(model) -> torch.device:
+    """The device of a model's parameters (the CPU for a model without any)."""
+    return next(iter(as_net(model).parameters()), torch.zeros(1)).device
 
 
 class Recording:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .attribution import _unit
-from .hooks import as_net, capture, frozen
+from .hooks import as_net, capture, device_of, frozen
 from .models import Model
 
 __all__ = ["optimize_image", "Optimized", "Objective", "objective", "class_score", "log_prob", "channel",
@@ -333,7 +333,7 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
         raise ValueError("max_change bounds the change from the start image: use param='pixels' and octaves=1")
     if param == "fourier" and (octaves > 1 or not isinstance(init, str)):
         raise ValueError("the fourier parameterization starts from noise at one scale: use init='randn', octaves=1")
-    device = next(iter(net.parameters()), torch.zeros(1)).device
+    device = device_of(net)
     gen = torch.Generator().manual_seed(seed)
     base = _start(model, init, n, size, gen, device)
     is_model = isinstance(model, Model)
@@ -575,7 +575,7 @@ def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100
     `info` holds per image: "success" (reached), "probability" of the target, "linf" and "l2"
     (the change in pixel units, see `pixel_change`)."""
     net = as_net(model)
-    device = next(iter(net.parameters()), torch.zeros(1)).device
+    device = device_of(net)
     start = _start(model, image, 1, kwargs.get("size"), torch.Generator().manual_seed(kwargs.get("seed", 0)), device)
     idx = torch.tensor([model.class_index(t) if isinstance(model, Model) else int(t)
                         for t in (target if isinstance(target, (list, tuple)) else [target] * len(start))],

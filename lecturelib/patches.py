@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from .hooks import as_net, capture, frozen
+from .hooks import as_net, capture, device_of, frozen
 from .models import Model, get_layer
 
 __all__ = ["receptive_field", "empirical_receptive_field", "ReceptiveField", "top_patches", "TopPatches",
@@ -131,15 +131,20 @@ class _Tracer(TorchFunctionMode):
         return out
 
 
-def receptive_field(model, layer: str, size: int | None = None) -> ReceptiveField:
-    """Analytic receptive field of the units of `layer` (see the module doc), from one forward
-    pass of a `size`×`size` input (default: the model's input size)."""
+def _probe(model, size: int | None, dtype) -> torch.Tensor:
+    """A 1×C×S×S zero input for `model` (S: `size`, default the model's input size, else 224)."""
     net = as_net(model)
     size = size or (model.input_size if isinstance(model, Model) else 224)
     channels = model.channels if isinstance(model, Model) else next(
         m.in_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d))
-    device = next(iter(net.parameters()), torch.zeros(1)).device
-    x = torch.zeros(1, channels, size, size, device=device)
+    return torch.zeros(1, channels, size, size, dtype=dtype, device=device_of(net))
+
+
+def receptive_field(model, layer: str, size: int | None = None) -> ReceptiveField:
+    """Analytic receptive field of the units of `layer` (see the module doc), from one forward
+    pass of a `size`×`size` input (default: the model's input size)."""
+    net = as_net(model)
+    x = _probe(model, size, torch.float32)
     tracer = _Tracer(x)
     with torch.no_grad(), frozen(net), capture(net, layer) as rec:
         with tracer:
@@ -158,11 +163,7 @@ def empirical_receptive_field(model, layer: str, row: int, col: int, size: int |
     passes everything, every max pooling averages, conv weights made positive, float64), so that no
     path is switched off or cancelled and the support is the whole field. The model is not changed."""
     net = as_net(model)
-    size = size or (model.input_size if isinstance(model, Model) else 224)
-    channels = model.channels if isinstance(model, Model) else next(
-        m.in_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d))
-    device = next(iter(net.parameters()), torch.zeros(1)).device
-    x = torch.ones(1, channels, size, size, dtype=torch.float64, device=device, requires_grad=True)
+    x = (_probe(model, size, torch.float64) + 1).requires_grad_(True)
 
     def stop(module, inputs, output):  # nothing after the layer is needed
         raise _Reached(output)
@@ -262,7 +263,7 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
     n = len(images)
     if k < 1 or n < 1:
         raise ValueError(f"need k ≥ 1 and at least one image; got k={k}, {n} images")
-    device = next(iter(net.parameters()), torch.zeros(1)).device
+    device = device_of(net)
     field = receptive_field(model, layer, size=_item(images, 0).shape[-1])
     best_v = best_i = channels = None
     starts = range(0, n, batch_size)
