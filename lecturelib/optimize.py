@@ -481,12 +481,15 @@ def _codes(model, x: torch.Tensor, layers) -> dict:
 
 def invert(model, image, layer: str, *, steps: int = 200, content_weight: float = 6e-2, tv: float = 2e-2,
            l2: float = 0.0, alpha_norm: float = 0.0, alpha: float = 6.0, init="uniform", optimizer: str = "adam",
-           lr: float = 3.0, lr_end: float | None = 0.1, **kwargs) -> Optimized:
+           lr: float = 0.3, lr_end: float | None = 0.03, **kwargs) -> Optimized:
     """Reconstruct an image from its code φ₀ = φ(x₀) at `layer` (Mahendran & Vedaldi 2015):
     maximize −w‖φ(x) − φ₀‖² − λ_TV·TV(x) − λ_α‖x‖_α^α.
 
     Defaults are CS231n's feature inversion (squeezenet1_1, 192 px): content weight 6e-2, TV 2e-2,
-    uniform(0, 1) start in normalized space, Adam lr 3.0 then 0.1 for the last 10 % of 200 steps.
+    uniform(0, 1) start in normalized space, 200 Adam steps, the rate lowered ×0.1 for the last
+    10 %, but from 0.3 instead of their 3.0: measured on squeezenet1_1 (random weights, features.3,
+    .7, .12) and the trained `shapes` model (layers 1, 4, 9), 0.3 ends with a lower feature loss and
+    a lower TV at every layer, while 3.0 leaves late-layer reconstructions as noise.
     tv=0 gives the unregularized reconstruction; alpha_norm > 0 adds the α-norm prior (α = 6)."""
     x0 = model.as_input(image) if isinstance(model, Model) else image
     target = _codes(model, x0, [layer])[layer]
