@@ -147,13 +147,22 @@ def feature_explorer(model, img, layers: list[str]):
         channel.max = acts[layer.value].shape[1] - 1
         a = acts[layer.value][0, channel.value]
 
+        module = model.layer(layer.value)
+        reads_image = isinstance(module, torch.nn.Conv2d) and module.in_channels == model.channels
+
         def draw():
-            fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
+            fig, axes = plt.subplots(1, 2 + reads_image, figsize=(3.5 * (2 + reads_image), 3.5))
             plot.show(x, "image", ax=axes[0], model=model)
             axes[1].imshow(a.cpu().numpy(), cmap="gray")
             axes[1].set_title(f"{layer.value}:{channel.value} ({a.shape[0]}×{a.shape[1]})")
             axes[1].axis("off")
             plot.mark_untrained(axes[1], model)
+            if reads_image:  # a first-layer kernel is an image: min-max scaled, as in plot.filters
+                k = module.weight[channel.value].detach().float().cpu()
+                k = (k - k.min()) / (k.max() - k.min() + 1e-12)
+                axes[2].imshow(k.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", interpolation="nearest")
+                axes[2].set_title(f"its kernel {tuple(k.shape[1:])}, min-max scaled")
+                axes[2].axis("off")
         _draw(out, draw)
     for w in (layer, channel):
         w.observe(update, "value")
