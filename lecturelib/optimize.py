@@ -329,6 +329,8 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     if steps < 0 or octaves < 1 or jitter < 0 or blur_every < 0:
         raise ValueError(f"steps ≥ 0, octaves ≥ 1, jitter ≥ 0 and blur_every ≥ 0; got {steps}, {octaves}, "
                          f"{jitter}, {blur_every}")
+    if stop is not None and optimizer == "lbfgs":
+        raise ValueError("stop= needs a step rule that takes one step at a time; L-BFGS does not support it")
     if max_change is not None and (octaves > 1 or param != "pixels"):
         raise ValueError("max_change bounds the change from the start image: use param='pixels' and octaves=1")
     if param == "fourier" and (octaves > 1 or not isinstance(init, str)):

@@ -208,6 +208,8 @@ def test_bad_input_errors(shapes_model):
         ll.optimize_image(shapes_model, "9:99", steps=1, progress=False)
     with pytest.raises(KeyError, match="ostrich"):
         ll.visualize_class(shapes_model, "ostrich", steps=1)
+    with pytest.raises(ValueError, match="L-BFGS"):
+        ll.optimize_image(shapes_model, "9:1", optimizer="lbfgs", stop=lambda s: s[:, 0] > 0, steps=1)
     with pytest.raises(ValueError, match="max_change"):
         ll.optimize_image(shapes_model, "9:1", octaves=2, max_change=0.1, steps=1)
     with pytest.raises(ValueError, match="style weights"):
