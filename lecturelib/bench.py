@@ -40,6 +40,21 @@ def peak_rss_mb() -> float:
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
+_PRELUDE = """import sys, time, warnings, torch, lecturelib as ll
+from lecturelib.bench import peak_rss_mb
+warnings.simplefilter('ignore'); torch.set_num_threads(ll.available_cpus())
+m = ll.load_model('squeezenet1_1', device='cpu')
+"""
+
+
+def in_fresh_process(code: str) -> list[float]:
+    """Run `code` in a new Python process, after a prelude that imports torch and lecturelib
+    (as `ll`), sets the threads and loads squeezenet1_1 as `m`; return the numbers it prints
+    last. A fresh process makes `peak_rss_mb()` that row's own."""
+    out = subprocess.run([sys.executable, "-c", _PRELUDE + code], capture_output=True, text=True, check=True)
+    return [float(v) for v in out.stdout.strip().splitlines()[-1].split()]
+
+
 def import_time() -> float:
     """Seconds to `import lecturelib` in a fresh process where torch is already imported."""
     code = "import torch, time; t = time.perf_counter(); import lecturelib; print(time.perf_counter() - t)"

@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .attribution import _unit
+from .attribution import _per_image, _unit
 from .hooks import as_net, capture, device_of, frozen
 from .models import Model
 
@@ -351,7 +351,7 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=total, desc=obj.name[:40], leave=False)
-    result = Optimized(image=base.clone())
+    result = Optimized(image=base)
     done = torch.zeros(len(base), dtype=torch.bool, device=device)
     layers = [name for name in obj.layers if name != OUTPUT]
     if 0 in snapshots:
@@ -402,8 +402,7 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
                         opt.step()
                     with torch.no_grad():
                         if param == "pixels" and blur_every and (i + 1) % blur_every == 0:
-                            k = 2 * math.ceil(3 * blur_sigma) + 1
-                            p.x.copy_(_blur(p.x, k, blur_sigma))
+                            p.x.copy_(_blur(p.x, blur_sigma))
                         if param == "pixels" and (clamp or max_change is not None):
                             p.x.copy_(torch.maximum(torch.minimum(p.x, high), low))
                         image = p.image().detach()
@@ -435,9 +434,10 @@ def _warn_if_dead(grad: torch.Tensor, obj: Objective, done: torch.Tensor) -> Non
                       stacklevel=3)
 
 
-def _blur(x: torch.Tensor, kernel: int, sigma: float) -> torch.Tensor:
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur, kernel ±3σ (odd, at most the image side)."""
     from torchvision.transforms.functional import gaussian_blur
-    kernel = min(kernel, 2 * ((min(x.shape[2:]) - 1) // 2) + 1)
+    kernel = min(2 * math.ceil(3 * sigma) + 1, 2 * ((min(x.shape[2:]) - 1) // 2) + 1)
     return gaussian_blur(x, [kernel, kernel], [sigma, sigma]) if kernel > 1 else x
 
 
@@ -457,8 +457,9 @@ def maximize_activation(model, unit, *, steps: int = 100, lr: float | None = Non
     Defaults are CS231n's class visualization for squeezenet1_1 at 224 px: 100 steps of
     lr·g/‖g‖₂ with lr 25, l2 1e-3, blur σ 0.5 every 10 steps, jitter 16 px, clamped. For other
     input sizes the step (lr=None: an L2 length ∝ √pixels) and the jitter scale with the side,
-    so a pixel moves as much. Start from zeros (Simonyan et al.); other starts ("randn", a photo) and other seeds
-    give other facets of the same unit."""
+    so a pixel moves as much. The start is random noise: from a zero image a unit behind a ReLU
+    is usually off and gets no gradient. Other starts (a photo) and other seeds give other
+    facets of the same unit."""
     jitter = round(_scaled(16, model)) if jitter is None else jitter
     kwargs.setdefault("optimizer", "sgd_l2")
     return optimize_image(model, unit, init, steps=steps, lr=lr, l2=l2, blur_every=blur_every,
@@ -573,22 +574,28 @@ def pixel_change(model, x0: torch.Tensor, x1: torch.Tensor) -> dict:
     return {"linf": d.abs().flatten(1).amax(1).cpu(), "l2": d.flatten(1).norm(dim=1).cpu()}
 
 
+def _classes(model, x: torch.Tensor, target) -> list[int]:
+    """One class index per image, resolved as attribution resolves targets (names, None for the
+    predicted class, one per image); a unit target is refused: these methods need a class."""
+    if _unit(model, target) is not None:
+        raise ValueError(f"fooling and FGSM aim at a class (index or name), not a unit; got {target!r}")
+    return _per_image(model, x, target)
+
+
 def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100, confidence: float | None = None,
                   **kwargs) -> Optimized:
     """Change `image` (a picture, a batch, or "randn"/"zeros" noise) until the model's top-1 class
     is `target` (and, with `confidence`, its probability reaches that level), by steps of
-    lr·g/‖g‖₂ on the target's score (CS231n: lr 1, usually < 100 steps), clamped to valid pixels.
+    lr·g/‖g‖₂ (CS231n: lr 1, usually < 100 steps) on the target's log-probability, clamped to
+    valid pixels. (CS231n ascends the raw score; on `shapes` that failed for 1 image in 20
+    because the true class rose with the target.)
 
     `info` holds per image: "success" (reached), "probability" of the target, "linf" and "l2"
     (the change in pixel units, see `pixel_change`)."""
     net = as_net(model)
     device = device_of(net)
     start = _start(model, image, 1, kwargs.get("size"), torch.Generator().manual_seed(kwargs.get("seed", 0)), device)
-    idx = torch.tensor([model.class_index(t) if isinstance(model, Model) else int(t)
-                        for t in (target if isinstance(target, (list, tuple)) else [target] * len(start))],
-                       device=start.device)
-    if len(idx) != len(start):
-        raise ValueError(f"got {len(idx)} targets for {len(start)} images")
+    idx = torch.tensor(_classes(model, start, target), device=start.device)
 
     def reached(scores: torch.Tensor) -> torch.Tensor:
         ok = scores.argmax(1) == idx
@@ -612,21 +619,14 @@ def fgsm(model, x, target=None, eps: float = 8 / 255) -> torch.Tensor:
     clamped to valid pixels. `target` is the true class (index, name, one per image) or None for
     the predicted class. Returns the adversarial N×C×H×W batch."""
     x0 = model.as_input(x) if isinstance(model, Model) else x
-    net = as_net(model)
-    if target is None:
-        with torch.no_grad(), frozen(net):
-            labels = net(x0).argmax(1).tolist()
-    else:
-        labels = target if isinstance(target, (list, tuple)) else [target] * len(x0)
-        labels = [model.class_index(t) if isinstance(model, Model) else int(t) for t in labels]
-    return optimize_image(model, -log_prob(labels), x0, steps=1, optimizer="sign", lr=eps, progress=False).image
+    return optimize_image(model, -log_prob(_classes(model, x0, target)), x0, steps=1, optimizer="sign", lr=eps,
+                          progress=False).image
 
 
 def bench_rows() -> list[tuple]:
     """Benchmark rows for `python -m lecturelib bench`: student settings, squeezenet1_1, this machine's CPU.
     Each row runs in a fresh process so its peak memory is its own."""
-    import subprocess
-    import sys
+    from .bench import in_fresh_process
     rows = []
     for what, code, target in [
         ("class visualization, 200 steps, 224²", "ll.visualize_class(m, 'ostrich', steps=200, progress=False)", "< 20 s"),
@@ -635,12 +635,7 @@ def bench_rows() -> list[tuple]:
          "ll.style_transfer(m, 'chelsea', 'astronaut', steps=200, progress=False, "
          "**dict(ll.optimize.STYLE_SETTINGS['squeezenet1_1'], size=256))",
          "< 60 s")]:
-        script = ("import time, warnings, torch, lecturelib as ll\nfrom lecturelib.bench import peak_rss_mb\n"
-                  "warnings.simplefilter('ignore'); torch.set_num_threads(ll.available_cpus())\n"
-                  "m = ll.load_model('squeezenet1_1', device='cpu'); t = time.perf_counter()\n"
-                  f"{code}\nprint(time.perf_counter() - t, peak_rss_mb())")
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-        seconds, rss = map(float, out.stdout.split()[-2:])
+        seconds, rss = in_fresh_process(f"t = time.perf_counter()\n{code}\nprint(time.perf_counter() - t, peak_rss_mb())")
         rows.append((f"{what}, squeezenet1_1", f"{seconds:.1f} s", target))
         rows.append((f"  peak RSS of that process", f"{rss:.0f} MB", "< 1500 MB"))
     return rows

@@ -332,14 +332,9 @@ def imagenette(model, n: int = 1000, size: int = 128, split: str = "val", root=N
 def bench_rows() -> list[tuple]:
     """Benchmark rows: top_patches throughput against a plain batched forward pass, and its peak
     memory for 1× and 4× the images (each in a fresh process)."""
-    import subprocess
-    import sys
+    from .bench import in_fresh_process
     script = """
-import sys, time, warnings, torch, lecturelib as ll
-from lecturelib.bench import peak_rss_mb
-warnings.simplefilter('ignore'); torch.set_num_threads(ll.available_cpus())
-m = ll.load_model('squeezenet1_1', device='cpu')
-n = int(sys.argv[1]); x = torch.randn(n, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+x = torch.randn(N, 3, 128, 128, generator=torch.Generator().manual_seed(0))
 with torch.no_grad(): m(x[:64])  # warm-up
 base = peak_rss_mb()
 t = time.perf_counter()
@@ -348,12 +343,11 @@ with torch.no_grad():
 fwd = time.perf_counter() - t
 t = time.perf_counter(); ll.top_patches(m, x, 'features.10', k=9, batch_size=64, progress=False)
 scan = time.perf_counter() - t
-print(n / fwd, n / scan, peak_rss_mb() - base)
+print(N / fwd, N / scan, peak_rss_mb() - base)
 """
     rows = []
     for n in (512, 2048):
-        out = subprocess.run([sys.executable, "-c", script, str(n)], capture_output=True, text=True, check=True)
-        fwd, scan, rss = map(float, out.stdout.split()[-3:])
+        fwd, scan, rss = in_fresh_process(f"N = {n}\n" + script)
         rows.append((f"top_patches features.10, all 384 channels, {n} images 128², squeezenet1_1",
                      f"{scan:.0f} img/s", f"≥ 0.8 × forward; here {scan / fwd:.2f} × {fwd:.0f} img/s"))
         rows.append((f"  peak memory growth once the {n} images are loaded", f"{rss:.0f} MB", "independent of the number of images"))

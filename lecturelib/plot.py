@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["show", "heatmap", "overlay", "grid", "compare", "to_display", "mark_untrained", "filters", "feature_maps",
-           "patches", "embedding"]
+__all__ = ["show", "heatmap", "overlay", "grid", "compare", "to_display", "mark_untrained", "filters", "kernel_image",
+           "feature_maps", "patches", "embedding"]
 
 
 def to_display(img, model=None) -> np.ndarray:
@@ -144,6 +144,13 @@ def compare(panels: dict, size: float = 2.6, model=None, suptitle: str | None = 
     return fig
 
 
+def kernel_image(kernel: torch.Tensor) -> np.ndarray:
+    """A kernel that reads the image (C×k×k) as a k×k(×C) picture, min-max scaled to [0, 1]."""
+    k = kernel.detach().float().cpu()
+    k = (k - k.min()) / (k.max() - k.min() + 1e-12)
+    return k.permute(1, 2, 0).squeeze(-1).numpy()
+
+
 def filters(layer, n: int | None = 64, ncols: int = 8, size: float = 0.9, in_channel: int = 0, title: str | None = None,
             model=None):
     """The kernels of a conv layer (an nn.Conv2d or its weight tensor, out×in×k×k) as a grid.
@@ -166,9 +173,7 @@ def filters(layer, n: int | None = 64, ncols: int = 8, size: float = 0.9, in_cha
         if i >= len(w):
             continue
         if rgb:
-            k = w[i]
-            k = (k - k.min()) / (k.max() - k.min() + 1e-12)
-            ax.imshow(k.permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.imshow(kernel_image(w[i]), interpolation="nearest")
         else:
             k = w[i, in_channel]
             top = float(k.abs().max()) or 1.0

@@ -157,10 +157,9 @@ def feature_explorer(model, img, layers: list[str]):
             axes[1].set_title(f"{layer.value}:{channel.value} ({a.shape[0]}×{a.shape[1]})")
             axes[1].axis("off")
             plot.mark_untrained(axes[1], model)
-            if reads_image:  # a first-layer kernel is an image: min-max scaled, as in plot.filters
-                k = module.weight[channel.value].detach().float().cpu()
-                k = (k - k.min()) / (k.max() - k.min() + 1e-12)
-                axes[2].imshow(k.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", interpolation="nearest")
+            if reads_image:  # a first-layer kernel is an image
+                k = module.weight[channel.value]
+                axes[2].imshow(plot.kernel_image(k), cmap="gray", interpolation="nearest")
                 axes[2].set_title(f"its kernel {tuple(k.shape[1:])}, min-max scaled")
                 axes[2].axis("off")
         _draw(out, draw)
