@@ -1,9 +1,11 @@
-"""python -m lecturelib doctor | fetch [MODEL...] | train digits|shapes | bench"""
+"""python -m lecturelib doctor | fetch [MODEL...] | train digits|shapes|shapes_twin | bench"""
 from __future__ import annotations
 
 import argparse
 import platform
 import sys
+
+from .coursemodels import SPECS
 
 
 def doctor() -> int:
@@ -19,7 +21,7 @@ def doctor() -> int:
     print(f"quick mode   {'on' if env.quick_mode() else 'off'} (LECTURELIB_QUICK)")
     print(f"untrained ok {'yes' if env.allow_untrained() else 'no'} (LECTURELIB_ALLOW_UNTRAINED)")
     print(f"torch cache  {torch.hub.get_dir()}")
-    for name in ("digits", "shapes") + models.COURSE_TORCHVISION:
+    for name in (*SPECS, *models.COURSE_TORCHVISION):
         print(f"  {name:14s} {models.weights_status(name)}")
     return 0
 
@@ -43,7 +45,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("fetch", help="download ImageNet weights into torchvision's cache")
     p.add_argument("models", nargs="*", help="model names (default: squeezenet1_1)")
     p = sub.add_parser("train", help="train a course model and save its weights into the package")
-    p.add_argument("name", choices=["digits", "shapes"])
+    p.add_argument("name", choices=list(SPECS))
     p.add_argument("--out", help="weights file (default: lecturelib/weights/NAME.pt)")
     p = sub.add_parser("bench", help="print the benchmark table")
     p.add_argument("--models", nargs="*", default=None, help="models to time (default: squeezenet1_1 alexnet resnet18)")

@@ -1,10 +1,12 @@
 """The course's own small models, trained here in seconds and shipped inside the package.
 
-digits  a small CNN on scikit-learn's 8×8 handwritten digits (1 channel, 10 classes)
-shapes  a small CNN on synthetic 32×32 photos of one shape on clutter; every image comes with
-        the shape's pixel mask, so attribution maps can be scored against the truth.
+digits       a small CNN on scikit-learn's 8×8 handwritten digits (1 channel, 10 classes)
+shapes       a small CNN on synthetic 32×32 photos of one shape on clutter; every image comes with
+             the shape's pixel mask, so attribution maps can be scored against the truth.
+shapes_twin  the same network trained on the same data from another random start (seed 1):
+             a second, independent opinion on the same task
 
-`python -m lecturelib train digits|shapes` reproduces a weights file and prints its accuracy.
+`python -m lecturelib train digits|shapes|shapes_twin` reproduces a weights file and prints its accuracy.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class Spec:
     epochs: int
     lr: float
     batch: int = 64
+    seed: int = 0
 
 
 def _digits_net() -> nn.Module:
@@ -55,6 +58,9 @@ SHAPES = ("circle", "square", "triangle", "cross")
 SPECS = {
     "digits": Spec(_digits_net, tuple(str(d) for d in range(10)), (0.3,), (0.4,), 8, epochs=15, lr=3e-3),
     "shapes": Spec(_shapes_net, SHAPES, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 32, epochs=10, lr=3e-3),
+    # The same network and data trained from another random start: a second opinion on `shapes`
+    # (lecture 06 asks whether one model's class visualizations are recognized by the other).
+    "shapes_twin": Spec(_shapes_net, SHAPES, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 32, epochs=10, lr=3e-3, seed=1),
 }
 
 
@@ -172,7 +178,7 @@ def accuracy(net: nn.Module, name: str, split: str = "test") -> float:
     return float((pred == y).float().mean())
 
 
-def train(name: str, out: Path | None = None, seed: int = 0, epochs: int | None = None, log=print,
+def train(name: str, out: Path | None = None, seed: int | None = None, epochs: int | None = None, log=print,
           on_epoch=None) -> float:
     """Train course model `name` from scratch (Adam, one-cycle schedule), save its state dict to `out`
     (default: the package's weights file) and return held-out accuracy. `on_epoch(epoch, net)` is
@@ -181,6 +187,7 @@ def train(name: str, out: Path | None = None, seed: int = 0, epochs: int | None 
         raise ValueError(f"course models are {', '.join(SPECS)}; got {name!r}")
     spec = SPECS[name]
     epochs = spec.epochs if epochs is None else epochs
+    seed = spec.seed if seed is None else seed
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     x, y = _data(name, "train")
@@ -199,7 +206,7 @@ def train(name: str, out: Path | None = None, seed: int = 0, epochs: int | None 
         total = 0.0
         for idx in order.split(batch):
             xb = x[idx]
-            if name == "shapes":  # mirror images: shapes keep their class
+            if name != "digits":  # mirror images: shapes keep their class
                 flip = torch.rand(len(idx), generator=g) < 0.5
                 xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(3), xb)
             loss = nn.functional.cross_entropy(net(xb), y[idx])

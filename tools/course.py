@@ -1,0 +1,145 @@
+"""`make course`: run every notebook at its student settings and check the course's budgets.
+
+Each notebook is executed top to bottom in a fresh kernel, offline (LECTURELIB_QUICK unset;
+LECTURELIB_ALLOW_UNTRAINED=1 so missing ImageNet weights become marked random ones). The
+executed copy, an HTML rendering an instructor can open, and every figure as a PNG go under
+build/course/. One table is printed: notebook, wall time, peak resident memory of the kernel,
+status. The exit status is non-zero when a cell fails or a notebook exceeds its budget.
+
+    python tools/course.py                      # every notebook
+    python tools/course.py 04 08_deepdream      # a few, by number or name
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import pathlib
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+# The course's budgets on 2 CPU cores (DESIGN.md): per notebook, and for the whole course.
+MAX_SECONDS, MAX_MB, MAX_TOTAL_SECONDS = 180, 1536, 15 * 60
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a live process, in MB; NaN where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def kernel_env() -> dict:
+    """The environment a student's kernel has, offline: full settings, untrained weights allowed."""
+    env = dict(os.environ, LECTURELIB_ALLOW_UNTRAINED="1", PYTHONHASHSEED="0")
+    for name in ("LECTURELIB_QUICK", "MPLBACKEND"):  # full settings; figures inline
+        env.pop(name, None)
+    return env
+
+
+def save_figures(nb, folder: pathlib.Path) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" in data:
+                n += 1
+                (folder / f"cell{i:02d}_{n:02d}.png").write_bytes(base64.b64decode(data["image/png"]))
+    return n
+
+
+def run(path: pathlib.Path, out: pathlib.Path) -> dict:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+    row = {"name": path.stem, "seconds": float("nan"), "mb": float("nan"), "status": "ok", "cells": []}
+    t0 = time.perf_counter()
+    try:
+        with client.setup_kernel(env=kernel_env()):
+            pid = client.km.provisioner.process.pid
+            try:
+                for index, cell in enumerate(nb.cells):
+                    t = time.perf_counter()
+                    client.execute_cell(cell, index)
+                    row["cells"].append((time.perf_counter() - t, index))
+            except CellExecutionError as e:
+                first = str(e).strip().splitlines()
+                row["status"] = f"cell {index} failed: {first[-1] if first else e}"[:160]
+            finally:
+                row["seconds"] = time.perf_counter() - t0
+                row["mb"] = peak_rss_mb(pid)
+    except Exception as e:  # the kernel died (memory) or would not start
+        row["status"] = f"kernel error: {type(e).__name__}: {e}"[:160]
+        row["seconds"] = time.perf_counter() - t0
+    if row["status"] == "ok" and row["seconds"] > MAX_SECONDS:
+        row["status"] = f"over {MAX_SECONDS} s"
+    if row["status"] == "ok" and row["mb"] > MAX_MB:
+        row["status"] = f"over {MAX_MB} MB"
+    out.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out / path.name)
+    row["figures"] = save_figures(nb, out / path.stem)
+    try:
+        from nbconvert import HTMLExporter
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        (out / f"{path.stem}.html").write_text(html, encoding="utf-8")
+    except Exception as e:  # the HTML is a convenience; the run's verdict does not depend on it
+        print(f"{path.stem}: no HTML ({type(e).__name__}: {e})", file=sys.stderr)
+    return row
+
+
+def select(names: list[str]) -> list[pathlib.Path]:
+    every = sorted(NOTEBOOKS.glob("*.ipynb"))
+    if not names:
+        return every
+    chosen = []
+    for name in names:
+        hits = [p for p in every if p.stem == name or p.stem.split("_")[0] == name or p.name == name]
+        if not hits:
+            raise SystemExit(f"no notebook {name!r}; notebooks are: {', '.join(p.stem for p in every)}")
+        chosen += hits
+    return chosen
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="numbers or names (default: all)")
+    parser.add_argument("--out", default=str(ROOT / "build" / "course"), help="folder for the executed copies")
+    args = parser.parse_args(argv)
+    out = pathlib.Path(args.out)
+    rows = []
+    for path in select(args.notebooks):
+        print(f"running {path.name} ...", flush=True)
+        rows.append(run(path, out))
+        r = rows[-1]
+        slowest = ", ".join(f"cell {i} {t:.0f} s" for t, i in sorted(r["cells"], reverse=True)[:3])
+        print(f"  {r['seconds']:6.1f} s  {r['mb']:6.0f} MB  {r['status']}  (slowest: {slowest})", flush=True)
+    total = sum(r["seconds"] for r in rows)
+    width = max(len(r["name"]) for r in rows)
+    print(f"\ncourse at student settings (budget {MAX_SECONDS} s and {MAX_MB} MB per notebook, "
+          f"{MAX_TOTAL_SECONDS // 60} min in all); executed copies in {out}")
+    print(f"{'notebook':{width}s}  {'time':>8s}  {'peak RSS':>9s}  status")
+    for r in rows:
+        print(f"{r['name']:{width}s}  {r['seconds']:7.1f}s  {r['mb']:6.0f} MB  {r['status']}")
+    print(f"{'total':{width}s}  {total:7.1f}s")
+    failed = [r["name"] for r in rows if r["status"] != "ok"]
+    if len(rows) == len(select([])) and total > MAX_TOTAL_SECONDS:
+        failed.append(f"the whole course ({total:.0f} s > {MAX_TOTAL_SECONDS} s)")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
