@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Tests run offline: random weights instead of downloads, shortened steps, an empty torch cache.
 TEST_ENV := LECTURELIB_QUICK=1 LECTURELIB_ALLOW_UNTRAINED=1 MPLBACKEND=Agg
 
-.PHONY: lab test test-gpu bench clean
+.PHONY: lab test test-gpu course test-browser bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
@@ -24,8 +24,20 @@ test: $(STAMP)
 test-gpu: $(STAMP)
 	$(TEST_ENV) LECTURELIB_DEVICE=cuda $(PY) -m pytest -q --nbval-lax --nbval-current-env tests notebooks
 
+# Every notebook at its student settings, offline: time and peak memory against the course's budgets.
+course: $(STAMP)
+	$(PY) tools/course.py
+
+# A real client: JupyterLab in headless Chromium runs each notebook and moves every widget.
+$(VENV)/.browser: $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[browser]"
+	touch $@
+
+test-browser: $(VENV)/.browser
+	$(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider browser_tests
+
 bench: $(STAMP)
 	LECTURELIB_ALLOW_UNTRAINED=1 $(PY) -m lecturelib bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build

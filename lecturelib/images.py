@@ -46,6 +46,7 @@ SAMPLES = {
     "chelsea": _skimage("chelsea"), "coffee": _skimage("coffee"), "astronaut": _skimage("astronaut"),
     "rocket": _skimage("rocket"), "hubble_deep_field": _skimage("hubble_deep_field"),
     "camera": _skimage("camera"), "cat": _skimage("cat"),
+    "immunohistochemistry": _skimage("immunohistochemistry"),   # a stained tissue section: a colour texture
     "grace_hopper": _grace_hopper, "china": _sklearn("china"), "flower": _sklearn("flower"),
 }
 

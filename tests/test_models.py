@@ -102,7 +102,7 @@ def test_preprocess_deprocess_predict(squeezenet):
         squeezenet.preprocess("chelsea", size=8)
 
 
-@pytest.mark.parametrize("name,threshold", [("digits", 0.97), ("shapes", 0.98)])
+@pytest.mark.parametrize("name,threshold", [("digits", 0.97), ("shapes", 0.98), ("shapes_twin", 0.97)])
 def test_course_models_held_out_accuracy(name, threshold):
     model = ll.load_model(name, device="cpu")
     assert model.pretrained

@@ -62,3 +62,35 @@ def test_ci_runs_the_readme_test_command():
 def test_cli_doctor():
     out = subprocess.run([sys.executable, "-m", "lecturelib", "doctor"], capture_output=True, text=True, check=True).stdout
     assert "torch" in out and "squeezenet1_1" in out and "digits" in out
+
+
+def _resolve(root, dotted: str):
+    import importlib
+    obj = root
+    for part in dotted.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            if not hasattr(obj, "__path__"):  # a package's submodule may not be imported yet
+                raise
+            obj = importlib.import_module(f"{obj.__name__}.{part}")
+    return obj
+
+
+def test_every_lecturelib_name_the_course_mentions_exists():
+    """Notebooks (code and prose) and lecturelib's docstrings name `ll.xxx` and `at.xxx`
+    (lecturelib.attribution): each must exist, and nothing may cite a file students do not have."""
+    import lecturelib
+    texts = {nb.name: nb.read_text() for nb in NOTEBOOKS}
+    texts.update({p.name: p.read_text() for p in (ROOT / "lecturelib").glob("*.py")})
+    texts["README.md"] = (ROOT / "README.md").read_text()
+    missing = []
+    for name, text in texts.items():
+        assert "KNOWN_GOOD" not in text, f"{name} cites KNOWN_GOOD_SETTINGS, which is not part of the course"
+        for prefix, root in (("ll", lecturelib), ("at", lecturelib.attribution)):
+            for dotted in set(re.findall(rf"(?<![\w.]){prefix}\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)", text)):
+                try:
+                    _resolve(root, dotted)
+                except (AttributeError, ImportError):
+                    missing.append(f"{name}: {prefix}.{dotted}")
+    assert not missing, "names that do not exist: " + ", ".join(sorted(missing))

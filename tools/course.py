@@ -15,6 +15,7 @@ import argparse
 import base64
 import os
 import pathlib
+import shutil
 import sys
 import time
 
@@ -49,7 +50,8 @@ def kernel_env() -> dict:
 
 
 def save_figures(nb, folder: pathlib.Path) -> int:
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # no figure of an earlier run stays behind
+    folder.mkdir(parents=True)
     n = 0
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):

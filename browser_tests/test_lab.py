@@ -1,0 +1,196 @@
+"""The course in a real client: JupyterLab in headless Chromium (`make test-browser`).
+
+For every notebook: open it in JupyterLab, run all cells (quick mode, offline), move one control
+of every widget (a slider, else a dropdown) and press its Run button where it has one, and check
+that the widget's picture changed and that no traceback appears anywhere on the page. Screenshots
+go to build/screenshots/.
+
+Needs Debian's `chromium` (driven through Playwright's Python API with `executable_path`, so no
+browser is downloaded) and `pip install playwright`. Where either is missing the tests skip and say
+what to install; with LECTURELIB_BROWSER_REQUIRED=1 (CI) they fail instead.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SHOTS = ROOT / "build" / "screenshots"
+TOKEN = "lecturelib-browser-test"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+# Settings for this test's JupyterLab: render every cell (JupyterLab 4 otherwise only renders the
+# cells in view), no autosave, no news or update checks (there is no network).
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                         "checkForUpdates": False},
+}
+
+
+def _missing(what: str):
+    if os.environ.get("LECTURELIB_BROWSER_REQUIRED"):
+        pytest.fail(what)
+    pytest.skip(what)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        _missing("Chromium is not installed: on Debian/Ubuntu run `apt-get install chromium`")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright is not installed: run `pip install playwright` (or `make test-browser`)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """A JupyterLab server on loopback, serving a copy of the notebooks (nothing is saved back)."""
+    root = tmp_path_factory.mktemp("notebooks")
+    for nb in NOTEBOOKS:
+        shutil.copy(nb, root / nb.name)
+    settings = tmp_path_factory.mktemp("lab-settings")
+    for rel, value in LAB_SETTINGS.items():
+        (settings / rel).parent.mkdir(parents=True, exist_ok=True)
+        (settings / rel).write_text(json.dumps(value))
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings), LECTURELIB_QUICK="1",
+               LECTURELIB_ALLOW_UNTRAINED="1", TORCH_HOME=str(tmp_path_factory.mktemp("torch-home")))
+    env.pop("MPLBACKEND", None)  # figures inline, as a student sees them
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("log") / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"JupyterLab did not start; see {log.name}")
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+# JavaScript run in the page, against the JupyterLab app (exposed by expose_app_in_browser).
+STATE = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  if (!w || !w.content || !w.sessionContext) return {ready: false};
+  const kernel = w.sessionContext.session && w.sessionContext.session.kernel;
+  const cells = w.content.widgets.filter(c => c.model.type === 'code');
+  const errors = [];
+  cells.forEach((c, i) => c.model.outputs.toJSON().forEach(o => {
+    if (o.output_type === 'error') errors.push(`code cell ${i}: ${o.ename}: ${o.evalue}`);
+  }));
+  return {ready: true, idle: !!kernel && kernel.status === 'idle',
+          executed: cells.filter(c => c.model.executionCount !== null).length, total: cells.length, errors};
+}"""
+
+
+def _wait(page, done, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = page.evaluate(STATE)
+        if state.get("ready") and done(state):
+            return state
+        page.wait_for_timeout(500)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last state {state}")
+
+
+def _page_problems(page) -> list[str]:
+    text = page.inner_text(".jp-NotebookPanel")
+    return [marker for marker in ("Traceback (most recent call last)", "Error displaying widget") if marker in text]
+
+
+def _widget_views(page):
+    """The top-level widget views in the notebook's outputs (one per widget cell)."""
+    return page.locator(".jp-OutputArea-output > .jupyter-widgets, .jp-OutputArea-output > .widget-container")
+
+
+def _move_one_control(view) -> str:
+    slider = view.locator(".noUi-handle, .ui-slider-handle")
+    select = view.locator("select")
+    if slider.count():
+        slider.first.focus()
+        slider.first.press("ArrowRight")
+        done = "moved a slider"
+    elif select.count():
+        options = select.first.locator("option")
+        select.first.select_option(index=1 if options.count() > 1 else 0)
+        done = "changed a dropdown"
+    else:
+        pytest.fail("a widget with neither a slider nor a dropdown")
+    button = view.locator("button", has_text="Run")
+    if button.count():
+        button.first.click()
+        done += " and pressed Run"
+    return done
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_runs_in_jupyterlab(browser, lab, notebook):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{lab}/lab/tree/{notebook.name}?token={TOKEN}")
+        _wait(page, lambda s: s["idle"], 120, "the kernel to start")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        state = _wait(page, lambda s: s["idle"] and (s["executed"] == s["total"] or s["errors"]), 600,
+                      "all cells to run")
+        page.wait_for_timeout(1000)  # let the last outputs and widget views render
+        page.screenshot(path=str(SHOTS / f"{notebook.stem}.png"))
+        assert not state["errors"], f"{notebook.name}: " + "; ".join(state["errors"])
+        assert not _page_problems(page), f"{notebook.name}: {_page_problems(page)} on the page"
+
+        views = _widget_views(page)
+        for i in range(views.count()):
+            view = views.nth(i)
+            view.scroll_into_view_if_needed()
+            before = view.inner_html()
+            action = _move_one_control(view)
+            deadline = time.time() + 180
+            while view.inner_html() == before and time.time() < deadline:
+                page.wait_for_timeout(500)
+            _wait(page, lambda s: s["idle"], 180, "the widget's update")
+            page.wait_for_timeout(500)
+            view.screenshot(path=str(SHOTS / f"{notebook.stem}_widget{i}.png"))
+            assert view.inner_html() != before, f"{notebook.name}: widget {i} did not change after it {action}"
+            assert not _page_problems(page), f"{notebook.name}: widget {i} ({action}) left {_page_problems(page)}"
+    finally:
+        page.close()
+
+
+def test_every_notebook_with_a_widget_cell_is_covered():
+    """The widget check above relies on finding widget views; make sure the notebooks have them."""
+    with_widgets = [nb.stem for nb in NOTEBOOKS if "ll.widgets." in nb.read_text() or "W.interactive" in nb.read_text()]
+    assert len(with_widgets) >= 8, with_widgets
