@@ -13,7 +13,7 @@ from .hooks import as_net, capture, device_of, frozen
 __all__ = ["features", "nearest"]
 
 
-def features(model, images, layer: str, batch_size: int = 64) -> torch.Tensor:
+def features(model, images, layer: str, batch_size: int = 32) -> torch.Tensor:
     """N×D features of `layer` for `images` (an N×C×H×W normalized tensor); maps are averaged
     over positions (N×C×H×W → N×C). Returned on the CPU."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4:

@@ -12,10 +12,10 @@ Lectures 06-10 are all one loop, `optimize_image(model, objective, ...)`:
     parameters  "pixels" (the normalized image itself) or "fourier" (a colour-decorrelated,
                 1/f-scaled spectrum through a sigmoid: smoother pictures, Olah et al. 2017)
 
-Everything happens in the model's normalized input space (where the published settings cited
-next to each default are given). The loop never changes the model: it runs inside `ll.frozen` and `ll.capture`, which
-restore flags and remove hooks however the loop ends, and an interrupt (the stop button)
-returns the image reached so far.
+Everything happens in the model's normalized input space, where the published settings cited
+next to each default are given. The loop never changes the model: it runs inside `ll.frozen` and
+`ll.capture`, which restore flags and remove hooks however the loop ends, and an interrupt (the
+stop button) returns the image reached so far.
 """
 from __future__ import annotations
 

@@ -253,7 +253,7 @@ def _item(images, n: int) -> torch.Tensor:
     return x[0] if x.ndim == 4 else x
 
 
-def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: int = 64,
+def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: int = 32,
                 progress: bool | None = None) -> TopPatches:
     """Scan `images` (an N×C×H×W normalized tensor, or any sequence whose items are C×H×W
     normalized tensors) and keep the k largest activations of each channel in `unit` (one index,
