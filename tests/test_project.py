@@ -55,8 +55,10 @@ def test_notebooks_follow_the_pattern():
                 assert not c.get("outputs") and c.get("execution_count") is None, f"{nb.name}: outputs committed"
 
 
-def test_ci_runs_the_readme_test_command():
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+def test_ci_runs_the_readme_test_commands():
+    ci, readme = (ROOT / ".ci" / "run").read_text(), (ROOT / "README.md").read_text()
+    for command in ("make test", "make course", "make test-browser"):
+        assert command in ci and command in readme, command
 
 
 def test_cli_doctor():
