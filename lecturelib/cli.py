@@ -1,4 +1,4 @@
-"""python -m lecturelib doctor | fetch [MODEL...] | train digits|shapes|shapes_twin | bench"""
+"""python -m lecturelib doctor | fetch [MODEL...] | train digits|shapes|shapes_twin|charrnn | bench"""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +23,8 @@ def doctor() -> int:
     print(f"torch cache  {torch.hub.get_dir()}")
     for name in (*SPECS, *models.COURSE_TORCHVISION):
         print(f"  {name:14s} {models.weights_status(name)}")
+    from .charrnn import _weights
+    print(f"  {'charrnn':14s} {'shipped with lecturelib' if _weights().exists() else 'missing (python -m lecturelib train charrnn)'}")
     return 0
 
 
@@ -45,7 +47,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("fetch", help="download ImageNet weights into torchvision's cache")
     p.add_argument("models", nargs="*", help="model names (default: squeezenet1_1)")
     p = sub.add_parser("train", help="train a course model and save its weights into the package")
-    p.add_argument("name", choices=list(SPECS))
+    p.add_argument("name", choices=[*SPECS, "charrnn"])
     p.add_argument("--out", help="weights file (default: lecturelib/weights/NAME.pt)")
     p = sub.add_parser("bench", help="print the benchmark table")
     p.add_argument("--models", nargs="*", default=None, help="models to time (default: squeezenet1_1 alexnet resnet18)")
@@ -57,10 +59,14 @@ def main(argv=None) -> int:
     if args.command == "train":
         import torch
 
-        from .coursemodels import train
         from .env import available_cpus
         torch.set_num_threads(available_cpus())
-        train(args.name, out=args.out)
+        if args.name == "charrnn":
+            from .charrnn import train as train_charrnn
+            train_charrnn(out=args.out)
+        else:
+            from .coursemodels import train
+            train(args.name, out=args.out)
         return 0
     from .bench import main as bench_main
     return bench_main(args.models)

@@ -12,7 +12,7 @@ from . import plot
 from .hooks import capture
 
 __all__ = ["occlusion_probe", "attribution_explorer", "visualization_explorer", "dream_explorer", "feature_explorer",
-           "patch_explorer"]
+           "patch_explorer", "cell_explorer"]
 
 
 def _draw(out: W.Output, fn):
@@ -187,3 +187,22 @@ def patch_explorer(model, images, layers: list[str], k: int = 9):
         w.observe(update, "value")
     update()
     return W.VBox([W.HBox([layer, unit]), out])
+
+
+def cell_explorer(net, text: str, unit: int = 0, kind: str = "cell"):
+    """Type or paste Python, pick a unit of the character LSTM (its cell or hidden state): every
+    character is drawn on that unit's value after reading it (blue −, white 0, red +)."""
+    from .charrnn import colored_text, states
+    box = W.Textarea(value=text, description="code", layout=W.Layout(width="95%", height="140px"))
+    which = W.Dropdown(options=["cell", "hidden"], value=kind, description="state")
+    index = W.IntSlider(unit, 0, net.lstm.hidden_size - 1, description="unit")
+    shown = W.HTML()
+
+    def update(*_):
+        s = states(net, box.value)[which.value] if box.value else None
+        shown.value = colored_text(box.value, s[:, index.value], title=f"{which.value} {index.value}").html \
+            if s is not None else "<i>type some Python above</i>"
+    for control in (box, which, index):
+        control.observe(update, "value")
+    update()
+    return W.VBox([box, W.HBox([which, index]), shown])

@@ -40,3 +40,18 @@ def test_explorers_react_and_leave_no_hooks(shapes_model, squeezenet, images):
     assert ll.hook_count(shapes_model) == 0 and ll.hook_count(squeezenet) == 0
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_cell_explorer_recolours_on_every_control():
+    from lecturelib import charrnn as cr
+    box = ll.widgets.cell_explorer(cr.build(), "x = (1,\n     2)\n", unit=3)
+    text, kind, unit = (w for w in controls(box) if isinstance(w, (W.Textarea, W.Dropdown, W.IntSlider)))
+    shown = next(w for w in controls(box) if isinstance(w, W.HTML))
+    seen = {shown.value}
+    for change in (lambda: setattr(unit, "value", 4), lambda: setattr(kind, "value", "hidden"),
+                   lambda: setattr(text, "value", "s = 'abc'\n")):
+        change()
+        assert shown.value not in seen and "<span" in shown.value
+        seen.add(shown.value)
+    text.value = ""
+    assert "type some Python" in shown.value

@@ -1,0 +1,268 @@
+"""A character-level LSTM on Python source, and what its single cells track.
+
+Karpathy, Johnson & Fei-Fei, "Visualizing and Understanding Recurrent Networks" (2015) found LSTM
+cells that switch on inside quotes, count the position in a line or track the depth of nested
+brackets, in a character model of source code. This module gives the lecture the pieces:
+
+    net = load()                                   # the trained course model (shipped weights)
+    text = heldout_text()                          # Python source the model never trained on
+    s = states(net, text)                          # {"cell": T×H, "hidden": T×H}
+    f = python_features(text)                      # what Python's tokenizer says about each character
+    r = correlations(s["cell"], f)                 # {feature: H correlations}
+    colored_text(text, s["cell"][:, unit])         # each character on its cell's colour
+
+The corpus is a fixed snapshot of the standard library (data/charrnn, made by tools/make_corpus.py);
+`python -m lecturelib train charrnn` reproduces the weights from it.
+"""
+from __future__ import annotations
+
+import html
+import io
+import math
+import time
+import tokenize
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["VOCAB", "CharLSTM", "build", "load", "heldout_text", "corpus_text", "encode", "states", "sample",
+           "python_features", "correlations", "colored_text", "ColoredText", "bits_per_char", "train"]
+
+VOCAB = "\n" + "".join(chr(i) for i in range(32, 127))   # newline and printable ASCII: 96 symbols
+_INDEX = {ch: i for i, ch in enumerate(VOCAB)}
+HIDDEN, EMBED = 256, 64
+# Training: Adam on 32 contiguous streams of the corpus, 200 characters per step, the state carried
+# from one step to the next (truncated backpropagation through time, as Karpathy's char-rnn), gradient
+# norm clipped at 1. Carrying the state matters: from random windows that each start from a zero
+# state, the network never learns to remember "inside a docstring" over hundreds of characters.
+STEPS, BATCH, LENGTH, LR = 6000, 32, 200, 3e-3
+
+
+class CharLSTM(nn.Module):
+    """Embedding → one LSTM layer → linear scores for the next character."""
+
+    def __init__(self, vocab: int = len(VOCAB), embed: int = EMBED, hidden: int = HIDDEN):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed)
+        self.lstm = nn.LSTM(embed, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, idx: torch.Tensor, state=None):
+        """idx N×T character indices → (N×T×vocab scores, (h, c) after the last step)."""
+        h, state = self.lstm(self.embed(idx), state)
+        return self.out(h), state
+
+
+def build(seed: int = 0) -> CharLSTM:
+    """An untrained CharLSTM with seeded random weights (the sanity-check baseline)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return CharLSTM().eval().requires_grad_(False)
+
+
+def _weights() -> Path:
+    return Path(str(resources.files("lecturelib") / "weights" / "charrnn.pt"))
+
+
+def load() -> CharLSTM:
+    """The trained course model (on the CPU, eval mode, frozen)."""
+    path = _weights()
+    if not path.exists():
+        raise FileNotFoundError(f"charrnn weights {path} are missing; run: python -m lecturelib train charrnn")
+    net = CharLSTM()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.eval().requires_grad_(False)
+
+
+def heldout_text() -> str:
+    """The held-out Python source (the corpus's last modules), shipped with the package."""
+    return (resources.files("lecturelib") / "weights" / "charrnn_heldout.txt").read_text()
+
+
+def corpus_text() -> str:
+    """The whole training corpus; it lives in the repository's data/charrnn (clone the repository)."""
+    path = Path(__file__).resolve().parents[1] / "data" / "charrnn" / "corpus.txt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the corpus is part of the course repository, not of the "
+                                f"installed package; clone the repository to train charrnn")
+    return path.read_text()
+
+
+def encode(text: str) -> torch.Tensor:
+    """Character indices (T,); a character outside VOCAB (tab, non-ASCII) becomes a space."""
+    return torch.tensor([_INDEX.get(ch, _INDEX[" "]) for ch in text], dtype=torch.long)
+
+
+@torch.no_grad()
+def states(net: CharLSTM, text: str) -> dict:
+    """Run `text` through the network one character at a time, from a zero state, and return
+    {"hidden": T×H, "cell": T×H} float numpy arrays: row t is the state after reading text[t]."""
+    lstm = net.lstm
+    x = net.embed(encode(text))[None]                      # 1×T×E
+    h = torch.zeros(1, 1, lstm.hidden_size)
+    c = torch.zeros(1, 1, lstm.hidden_size)
+    hs, cs = [], []
+    for t in range(x.shape[1]):
+        _, (h, c) = lstm(x[:, t:t + 1], (h, c))
+        hs.append(h[0, 0])
+        cs.append(c[0, 0])
+    return {"hidden": torch.stack(hs).numpy(), "cell": torch.stack(cs).numpy()}
+
+
+@torch.no_grad()
+def sample(net: CharLSTM, prime: str = "def ", n: int = 300, temperature: float = 0.7, seed: int = 0) -> str:
+    """`prime` followed by `n` characters drawn from the model, one at a time."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 (smaller: more conservative); got {temperature}")
+    gen = torch.Generator().manual_seed(seed)
+    scores, state = net(encode(prime)[None])
+    out = []
+    for _ in range(n):
+        p = torch.softmax(scores[0, -1] / temperature, 0)
+        nxt = int(torch.multinomial(p, 1, generator=gen))
+        out.append(VOCAB[nxt])
+        scores, state = net(torch.tensor([[nxt]]), state)
+    return prime + "".join(out)
+
+
+@torch.no_grad()
+def bits_per_char(net: CharLSTM, text: str, chunk: int = 2000) -> float:
+    """Mean −log₂ p(next character) over `text` (the state carried across chunks)."""
+    idx, state, total = encode(text), None, 0.0
+    for s in range(0, len(idx) - 1, chunk):
+        x, y = idx[s:s + chunk][None], idx[s + 1:s + chunk + 1][None]
+        scores, state = net(x[:, :y.shape[1]], state)
+        total += float(nn.functional.cross_entropy(scores[0], y[0], reduction="sum"))
+    return total / (len(idx) - 1) / math.log(2)
+
+
+# ------------------------------------------------------------------------------------ ground truth
+FEATURES = ("inside a string", "inside a comment", "position in line", "indentation", "bracket depth")
+
+
+def python_features(text: str) -> dict:
+    """What the language says about each character of `text` (Python's own tokenizer, not the model):
+    {name: float array of len(text)} for FEATURES. Strings and comments include their quotes and #;
+    bracket depth counts ( [ { outside strings and comments; indentation is the number of spaces
+    that start the character's line; position in line counts from 0. An unfinished snippet is
+    read as far as the tokenizer can."""
+    n = len(text)
+    starts = np.cumsum([0] + [len(line) for line in text.splitlines(keepends=True)])
+
+    def offset(rowcol):
+        return int(starts[rowcol[0] - 1] + rowcol[1]) if rowcol[0] - 1 < len(starts) else n
+
+    string, comment, depth = np.zeros(n), np.zeros(n), np.zeros(n + 1)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            a, b = offset(tok.start), offset(tok.end)
+            if tok.type == tokenize.STRING:
+                string[a:b] = 1
+            elif tok.type == tokenize.COMMENT:
+                comment[a:b] = 1
+            elif tok.type == tokenize.OP and tok.string in "([{":
+                depth[b] += 1
+            elif tok.type == tokenize.OP and tok.string in ")]}":
+                depth[a] -= 1
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass  # an unfinished snippet: keep what was read
+    column, indent = np.zeros(n), np.zeros(n)
+    for line_start, line_end in zip(starts[:-1], starts[1:]):
+        line = text[line_start:line_end]
+        column[line_start:line_end] = np.arange(len(line))
+        indent[line_start:line_end] = len(line) - len(line.lstrip(" "))
+    return dict(zip(FEATURES, (string, comment, column, indent, np.cumsum(depth)[:n])))
+
+
+def correlations(values: np.ndarray, features: dict) -> dict:
+    """Pearson correlation of every unit (the columns of the T×H `values`) with every feature:
+    {feature: H array}. A unit or feature that never changes correlates 0."""
+    v = values - values.mean(0)
+    v_norm = np.sqrt((v ** 2).sum(0))
+    out = {}
+    for name, f in features.items():
+        g = f - f.mean()
+        denom = v_norm * np.sqrt((g ** 2).sum())
+        out[name] = np.divide(g @ v, denom, out=np.zeros(v.shape[1]), where=denom > 0)
+    return out
+
+
+# ------------------------------------------------------------------------------------ colour
+class ColoredText:
+    """Text with each character on a background coloured by a value (blue −, white 0, red +).
+    Displays in JupyterLab, Notebook and Colab, and survives a static HTML export."""
+
+    def __init__(self, text: str, values, scale: float | None = None, title: str = ""):
+        values = np.asarray(values, dtype=float)
+        if len(values) != len(text):
+            raise ValueError(f"{len(text)} characters but {len(values)} values")
+        self.text, self.values, self.title = text, values, title
+        self.scale = float(scale) if scale else float(np.abs(values).max() or 1.0)
+
+    def _span(self, ch: str, v: float) -> str:
+        t = max(-1.0, min(1.0, v / self.scale))
+        r, g, b = (255, int(255 * (1 - t)), int(255 * (1 - t))) if t > 0 else (int(255 * (1 + t)),) * 2 + (255,)
+        shown = html.escape(ch) if ch != "\n" else "↵\n"
+        return f'<span style="background:rgb({r},{g},{b})">{shown}</span>'
+
+    @property
+    def html(self) -> str:
+        body = "".join(self._span(ch, v) for ch, v in zip(self.text, self.values))
+        head = f"<div><b>{html.escape(self.title)}</b></div>" if self.title else ""
+        return (f'{head}<pre style="line-height:1.35;font-size:12px;color:#000;background:#fff;'
+                f'white-space:pre;overflow-x:auto">{body}</pre>')
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+def colored_text(text: str, values, scale: float | None = None, title: str = "") -> ColoredText:
+    """`ColoredText` of `text` by `values` (one per character; scaled by their largest |value|
+    unless `scale` is given). The last line of a cell displays it."""
+    return ColoredText(text, values, scale, title)
+
+
+# ------------------------------------------------------------------------------------ training
+def _say(message: str) -> None:
+    print(message, flush=True)  # progress shows at once, also when the output goes to a file
+
+
+def train(out: Path | None = None, steps: int = STEPS, seed: int = 0, log=_say) -> float:
+    """Train the course model on the corpus minus its held-out tail; save it to `out` (default:
+    the package's weights file) and return held-out bits per character."""
+    text, heldout = corpus_text(), heldout_text()
+    if not text.endswith(heldout):
+        raise ValueError("the held-out text is not the end of the corpus: rerun tools/make_corpus.py")
+    data = encode(text[:len(text) - len(heldout)])
+    streams = data[:len(data) // BATCH * BATCH].view(BATCH, -1)     # BATCH contiguous pieces of the corpus
+    torch.manual_seed(seed)
+    net = CharLSTM().train()
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    t0, at, state = time.perf_counter(), 0, None
+    for step in range(1, steps + 1):
+        if at + LENGTH + 1 > streams.shape[1]:   # the end of the streams: start again from a zero state
+            at, state = 0, None
+        window = streams[:, at:at + LENGTH + 1]
+        at += LENGTH
+        scores, state = net(window[:, :-1], state)
+        state = tuple(v.detach() for v in state)  # carry the state, not its history
+        loss = nn.functional.cross_entropy(scores.reshape(-1, len(VOCAB)), window[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 250 == 0 or step == steps:
+            log(f"charrnn step {step}/{steps}: {float(loss.detach()) / math.log(2):.2f} bits/char (training batch), "
+                f"{time.perf_counter() - t0:.0f} s")
+    net.eval()
+    bpc = bits_per_char(net, heldout[:20000])
+    out = _weights() if out is None else Path(out)
+    torch.save(net.state_dict(), out)
+    log(f"charrnn: held-out {bpc:.2f} bits per character in {time.perf_counter() - t0:.0f} s; saved {out} "
+        f"({out.stat().st_size / 1024:.0f} KiB)")
+    return bpc
