@@ -25,16 +25,19 @@ def timed(fn, repeat: int = 5, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MB. On Linux from /proc (VmHWM), which starts
-    afresh in a new program; getrusage's figure would carry over the parent's peak across exec."""
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """Peak resident memory of a process (default: this one) in MB. On Linux from /proc (VmHWM),
+    which starts afresh in a new program; getrusage's figure would carry over the parent's peak
+    across exec (and can only describe this process)."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
+    if pid != "self":
+        return float("nan")
     import resource
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20

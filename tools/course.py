@@ -23,22 +23,12 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from lecturelib.bench import peak_rss_mb
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 # The course's budgets on 2 CPU cores (DESIGN.md): per notebook, and for the whole course.
 MAX_SECONDS, MAX_MB, MAX_TOTAL_SECONDS = 180, 1536, 15 * 60
-
-
-def peak_rss_mb(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a live process, in MB; NaN where /proc cannot tell."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 def kernel_env() -> dict:
