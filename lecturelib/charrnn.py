@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["VOCAB", "CharLSTM", "build", "load", "heldout_text", "corpus_text", "encode", "states", "sample",
+__all__ = ["VOCAB", "CharLSTM", "build", "load", "weights_file", "heldout_text", "corpus_text", "encode", "states", "sample",
            "python_features", "correlations", "colored_text", "ColoredText", "bits_per_char", "train"]
 
 VOCAB = "\n" + "".join(chr(i) for i in range(32, 127))   # newline and printable ASCII: 96 symbols
@@ -63,13 +63,14 @@ def build(seed: int = 0) -> CharLSTM:
         return CharLSTM().eval().requires_grad_(False)
 
 
-def _weights() -> Path:
+def weights_file() -> Path:
+    """Where the shipped weights live (inside the package)."""
     return Path(str(resources.files("lecturelib") / "weights" / "charrnn.pt"))
 
 
 def load() -> CharLSTM:
     """The trained course model (on the CPU, eval mode, frozen)."""
-    path = _weights()
+    path = weights_file()
     if not path.exists():
         raise FileNotFoundError(f"charrnn weights {path} are missing; run: python -m lecturelib train charrnn")
     net = CharLSTM()
@@ -261,7 +262,7 @@ def train(out: Path | None = None, steps: int = STEPS, seed: int = 0, log=_say) 
                 f"{time.perf_counter() - t0:.0f} s")
     net.eval()
     bpc = bits_per_char(net, heldout[:20000])
-    out = _weights() if out is None else Path(out)
+    out = weights_file() if out is None else Path(out)
     torch.save(net.state_dict(), out)
     log(f"charrnn: held-out {bpc:.2f} bits per character in {time.perf_counter() - t0:.0f} s; saved {out} "
         f"({out.stat().st_size / 1024:.0f} KiB)")

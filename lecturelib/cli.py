@@ -23,8 +23,9 @@ def doctor() -> int:
     print(f"torch cache  {torch.hub.get_dir()}")
     for name in (*SPECS, *models.COURSE_TORCHVISION):
         print(f"  {name:14s} {models.weights_status(name)}")
-    from .charrnn import _weights
-    print(f"  {'charrnn':14s} {'shipped with lecturelib' if _weights().exists() else 'missing (python -m lecturelib train charrnn)'}")
+    from .charrnn import weights_file
+    shipped = weights_file().exists()
+    print(f"  {'charrnn':14s} {'shipped with lecturelib' if shipped else 'missing (python -m lecturelib train charrnn)'}")
     return 0
 
 

@@ -199,9 +199,11 @@ def cell_explorer(net, text: str, unit: int = 0, kind: str = "cell"):
     shown = W.HTML()
 
     def update(*_):
-        s = states(net, box.value)[which.value] if box.value else None
-        shown.value = colored_text(box.value, s[:, index.value], title=f"{which.value} {index.value}").html \
-            if s is not None else "<i>type some Python above</i>"
+        if not box.value:
+            shown.value = "<i>type some Python above</i>"
+            return
+        values = states(net, box.value)[which.value][:, index.value]
+        shown.value = colored_text(box.value, values, title=f"{which.value} {index.value}").html
     for control in (box, which, index):
         control.observe(update, "value")
     update()

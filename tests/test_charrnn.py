@@ -68,32 +68,34 @@ def test_corpus_snapshot_checksums_and_heldout_tail():
 
 
 def test_shipped_charrnn_is_small_and_trained():
-    assert cr._weights().stat().st_size < 3_000_000
+    assert cr.weights_file().stat().st_size < 3_000_000
     text = cr.heldout_text()[:5000]
     assert cr.bits_per_char(cr.load(), text) < 2.2 < cr.bits_per_char(cr.build(), text)
 
 
-def test_12_cells_track_brackets_and_strings_the_untrained_net_does_not():
+@pytest.fixture(scope="module")
+def heldout_correlations():
+    """{"trained"/"untrained": (network, {feature: cell correlations})} on the first 20,000 held-out characters."""
+    text = cr.heldout_text()[:20000]
+    f = cr.python_features(text)
+    return {name: (net, cr.correlations(cr.states(net, text)["cell"], f))
+            for name, net in (("trained", cr.load()), ("untrained", cr.build(seed=1)))}
+
+
+def test_12_cells_track_brackets_and_strings_the_untrained_net_does_not(heldout_correlations):
     """Lecture 12's claim (Karpathy et al. 2015), on held-out text. Bracket depth meets issue #10's
     target (|r| ≥ 0.7, untrained ≤ 0.35); the string cell does not yet (measured 0.53), so it is
     held to what it reaches: ≥ 0.5 and twice the untrained network's best."""
-    text = cr.heldout_text()[:20000]
-    f = cr.python_features(text)
-    best = {}
-    for name, net in (("trained", cr.load()), ("untrained", cr.build(seed=1))):
-        r = cr.correlations(cr.states(net, text)["cell"], f)
-        best[name] = {k: float(np.abs(v).max()) for k, v in r.items()}
+    best = {name: {k: float(np.abs(v).max()) for k, v in r.items()} for name, (_, r) in heldout_correlations.items()}
     assert best["trained"]["bracket depth"] >= 0.7 and best["untrained"]["bracket depth"] <= 0.35, best
     assert best["trained"]["inside a string"] >= max(0.5, 2 * best["untrained"]["inside a string"]), best
 
 
-def test_12_position_cell_counts_along_a_line_without_spaces():
-    text = cr.heldout_text()[:20000]
+def test_12_position_cell_counts_along_a_line_without_spaces(heldout_correlations):
     line = "total=alpha+beta*gamma-delta/epsilon+zeta*eta-theta/iota+kappa*lambda_-mu/nu+xi*omicron-pi/rho\n"
     col = np.arange(len(line) - 1, dtype=float)
     counter = {}
-    for name, net in (("trained", cr.load()), ("untrained", cr.build(seed=1))):
-        r = cr.correlations(cr.states(net, text)["cell"], cr.python_features(text))["position in line"]
-        values = cr.states(net, line)["cell"][:-1, int(np.abs(r).argmax())]
+    for name, (net, r) in heldout_correlations.items():
+        values = cr.states(net, line)["cell"][:-1, int(np.abs(r["position in line"]).argmax())]
         counter[name] = float(np.corrcoef(values, col)[0, 1])
     assert counter["trained"] >= 0.8 and counter["untrained"] < counter["trained"] - 0.3, counter

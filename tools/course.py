@@ -39,7 +39,7 @@ def kernel_env() -> dict:
     return env
 
 
-def save_figures(nb, folder: pathlib.Path) -> int:
+def save_figures(nb, folder: pathlib.Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)  # no figure of an earlier run stays behind
     folder.mkdir(parents=True)
     n = 0
@@ -47,9 +47,8 @@ def save_figures(nb, folder: pathlib.Path) -> int:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if "image/png" in data:
-                n += 1
+                n += 1  # numbered across the notebook: a cell may draw several figures
                 (folder / f"cell{i:02d}_{n:02d}.png").write_bytes(base64.b64decode(data["image/png"]))
-    return n
 
 
 def run(path: pathlib.Path, out: pathlib.Path) -> dict:
@@ -80,7 +79,7 @@ def run(path: pathlib.Path, out: pathlib.Path) -> dict:
         row["status"] = f"over {MAX_MB} MB"
     out.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out / path.name)
-    row["figures"] = save_figures(nb, out / path.stem)
+    save_figures(nb, out / path.stem)
     try:
         from nbconvert import HTMLExporter
         html, _ = HTMLExporter().from_notebook_node(nb)
