@@ -84,6 +84,44 @@ def model_rows(name: str) -> list[tuple]:
             (f"{name}: forward+backward to input, 1×224²", f"{both * 1000:.0f} ms", "")]
 
 
+def occlusion_rows(arch: str, exact_target: float) -> list[tuple]:
+    """Occlusion at the SIGMOD 2019 paper's setting (224 px, window 16, stride 4: 2,809 windows), as
+    windows per second and as a multiple of the same model's batched forward throughput."""
+    import lecturelib as ll
+    from skimage.metrics import structural_similarity
+    model = ll.load_model(arch, device="cpu")
+    x = model.preprocess("chelsea")
+    xb = x.repeat(32, 1, 1, 1)
+    with torch.no_grad():
+        forward = 32 / timed(lambda: model(xb), repeat=3)
+    windows = 53 * 53
+
+    def rate(n_windows, **kw):
+        t = time.perf_counter()
+        m = ll.occlusion(model, x, None, window=16, progress=False, **kw)
+        return m[0, 0].numpy(), n_windows / (time.perf_counter() - t)
+    _, naive = rate(17 * 17, stride=13, method="naive")  # the cost per window does not depend on the stride
+    exact, fast = rate(windows, stride=4, method="incremental")
+    approx, rough = rate(windows, stride=4, method="approximate")
+    ssim = structural_similarity(exact, approx, data_range=float(exact.max() - exact.min()))
+    tag = "" if model.pretrained else " (untrained)"
+    what = f"occlusion 16/4, {arch}{tag} 224²"
+    return [(f"{what}: naive", f"{naive:.0f} win/s", f"{naive / forward:.2f} × forward ({forward:.0f} img/s)"),
+            (f"{what}: incremental (exact)", f"{fast:.0f} win/s", f"{fast / forward:.2f} × forward; ≥ {exact_target} ×"),
+            (f"{what}: approximate", f"{rough:.0f} win/s",
+             f"{rough / forward:.2f} × forward, SSIM {ssim:.2f} to exact; ≥ 10 ×, SSIM ≥ 0.9")]
+
+
+def occlusion_memory_rows() -> list[tuple]:
+    """Incremental occlusion keeps one image's activations and one batch of boxes: its peak memory
+    does not grow with the number of windows."""
+    code = ("x = m.preprocess('chelsea'); ll.occlusion(m, x, None, window=16, stride={}, method='incremental', "
+            "progress=False); print(peak_rss_mb())")
+    few, many = in_fresh_process(code.format(16))[0], in_fresh_process(code.format(4))[0]
+    return [("peak RSS, incremental occlusion squeezenet1_1: 196 / 2,809 windows", f"{few:.0f} / {many:.0f} MB",
+             "no growth with the windows")]
+
+
 def main(models=None) -> int:
     import lecturelib as ll
     torch.set_num_threads(ll.available_cpus())
@@ -93,6 +131,7 @@ def main(models=None) -> int:
         rows += model_rows(name)
     from . import attribution, optimize, patches
     rows += attribution.bench_rows() + optimize.bench_rows() + patches.bench_rows()
+    rows += occlusion_rows("squeezenet1_1", 2) + occlusion_rows("vgg16", 3) + occlusion_memory_rows()
     rows.append(("peak RSS of this benchmark process", f"{peak_rss_mb():.0f} MB", ""))
     width = max(len(r[0]) for r in rows)
     print(f"lecturelib benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "

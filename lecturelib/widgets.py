@@ -10,6 +10,7 @@ import torch
 from . import attribution as at
 from . import plot
 from .hooks import capture
+from .incremental import Incremental, Unsupported
 
 __all__ = ["occlusion_probe", "attribution_explorer", "visualization_explorer", "dream_explorer", "feature_explorer",
            "patch_explorer", "cell_explorer"]
@@ -22,8 +23,10 @@ def _draw(out: W.Output, fn):
         plt.show()
 
 
-def occlusion_probe(model, img, target=None, window: int = 40):
-    """Move a grey square over the image with two sliders and watch the target's probability."""
+def occlusion_probe(model, img, target=None, window: int = 16):
+    """Move a grey square over the image with two sliders and watch the target's probability.
+    Each move recomputes only what the square changed (lecturelib.incremental), so it follows the
+    sliders; a network torch.fx cannot read runs whole."""
     x = model.as_input(img)
     c = at._per_image(model, x, target)[0]
     size = x.shape[-1]
@@ -33,6 +36,10 @@ def occlusion_probe(model, img, target=None, window: int = 40):
     out = W.Output()
     with torch.no_grad():
         p0 = float(torch.softmax(model(x), 1)[0, c])
+    try:
+        incremental = Incremental(model.net, x)
+    except Unsupported:
+        incremental = None
 
     def update(*_):
         w = win.value
@@ -40,7 +47,12 @@ def occlusion_probe(model, img, target=None, window: int = 40):
         xo = x.clone()
         xo[..., row.value:row.value + w, col.value:col.value + w] = 0  # 0 = the mean colour in normalized space
         with torch.no_grad():
-            p = float(torch.softmax(model(xo), 1)[0, c])
+            if incremental is not None:
+                where = torch.tensor([row.value], device=x.device), torch.tensor([col.value], device=x.device)
+                scores = incremental(torch.zeros_like(x), *where, w)
+            else:
+                scores = model(xo)
+            p = float(torch.softmax(scores, 1)[0, c])
 
         def draw():
             _, ax = plt.subplots(figsize=(4, 4))

@@ -1,0 +1,176 @@
+"""Incremental occlusion computes what the plain method computes, only less of it."""
+import warnings
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+import lecturelib as ll
+from lecturelib import attribution as at
+from lecturelib.coursemodels import shapes_data
+from lecturelib.incremental import Incremental, Unsupported
+
+
+def occluded_batch(x, fill, places, window):
+    batch = x.repeat(len(places), 1, 1, 1)
+    for j, (r, c) in enumerate(places):
+        batch[j, :, r:r + window, c:c + window] = fill[0, :, r:r + window, c:c + window]
+    return batch
+
+
+def assert_same_scores(net, x, window, stride, batch=16):
+    """Every window position, borders included: incremental scores = the network on the occluded copy."""
+    fill = torch.randn_like(x)
+    size = x.shape[-1]
+    pos = at._positions(size, window, stride)
+    places = [(r, c) for r in pos for c in pos]
+    inc = Incremental(net, x)
+    with torch.no_grad():
+        for k in range(0, len(places), batch):
+            chunk = places[k:k + batch]
+            rows, cols = (torch.tensor(v) for v in zip(*chunk))
+            mine = inc(fill, rows, cols, window)
+            theirs = net(occluded_batch(x, fill, chunk, window))
+            scale = float(theirs.max() - theirs.min())
+            assert (mine - theirs).abs().max() <= 1e-5 * scale, chunk
+    assert not inc.notes
+    return inc
+
+
+class Branchy(nn.Module):
+    """Every layer kind the incremental pass computes on a box: padded and unpadded, strided and dilated
+    convs, a 1×1 conv with stride 2 > kernel, ceil-mode and padded max pools, batch norm, in-place ReLU,
+    a channel concatenation of branches whose boxes differ, and a residual addition."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(inplace=True),
+                                  nn.MaxPool2d(3, 2, ceil_mode=True))
+        self.a = nn.Conv2d(6, 4, 1)
+        self.b = nn.Conv2d(6, 4, 3, padding=2, dilation=2)
+        self.skip = nn.Conv2d(6, 8, 1, stride=2)                       # stride 2 > kernel 1: gaps
+        self.down = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.pool = nn.MaxPool2d(2, 2, padding=1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = torch.cat([self.a(x), torch.relu(self.b(x))], 1)
+        y = self.down(y) + self.skip(x)
+        return self.head(self.pool(torch.relu(y)))
+
+
+@pytest.mark.parametrize("size, window, stride", [(19, 4, 3), (20, 5, 5), (16, 1, 1)])
+def test_tiny_net_every_window_including_the_borders(size, window, stride):
+    torch.manual_seed(0)
+    net = Branchy().eval()
+    net.stem[1].running_mean.normal_()
+    net.stem[1].running_var.uniform_(0.5, 2)
+    assert_same_scores(net, torch.randn(1, 3, size, size), window, stride)
+
+
+@pytest.mark.parametrize("arch", ["squeezenet1_1", "alexnet", "vgg16", "resnet18"])
+def test_torchvision_architectures_exact(arch):
+    """Random weights, 64 px (vgg16's 7×7 adaptive pool then repeats its 2×2 map), every window."""
+    torch.manual_seed(0)
+    net = getattr(torchvision.models, arch)().eval()
+    inc = assert_same_scores(net, torch.randn(1, 3, 64, 64), window=16, stride=12)
+    full, computed = sum(b[3] for b in inc.boxes.values()), sum(b[2] for b in inc.boxes.values())
+    assert computed < full  # it did skip work
+
+
+def test_occlusion_map_incremental_equals_naive_on_a_course_model(shapes_model):
+    pixels, labels, _ = shapes_data(2, seed=5)
+    x, labels = shapes_model.normalize(pixels), labels.tolist()
+    naive = at.occlusion(shapes_model, x, labels, window=6, stride=2, method="naive")
+    for method in ("incremental", "auto"):
+        mine = at.occlusion(shapes_model, x, labels, window=6, stride=2, method=method)
+        assert (mine - naive).abs().max() <= 1e-5 * float(naive.max() - naive.min())
+    # approximate with no cap (tau 1) and drill-down everywhere (drill 1) evaluates every window exactly
+    same = at.occlusion(shapes_model, x, labels, window=6, stride=2, method="approximate", tau=1.0, drill=1.0)
+    assert (same - naive).abs().max() <= 1e-5 * float(naive.max() - naive.min())
+    rough = at.occlusion(shapes_model, x, labels, window=6, stride=2, method="approximate", tau=0.5, drill=0.25)
+    assert rough.shape == naive.shape and torch.isfinite(rough).all()
+
+
+class Scale(nn.Module):
+    def __init__(self, s):
+        super().__init__()
+        self.s = s
+
+    def forward(self, x):
+        return x * self.s
+
+
+def test_peaked_imagenet_architecture_map_is_exact():
+    """A random squeezenet's probabilities are all ≈ 1/1000, so its map would be rounding noise; a
+    temperature of 1/30 makes the softmax peaked and the map's range real."""
+    torch.manual_seed(0)
+    net = nn.Sequential(torchvision.models.squeezenet1_1(), Scale(30.0)).eval()
+    x = torch.randn(1, 3, 96, 96)
+    naive = at.occlusion(net, x, None, window=16, stride=8, method="naive")
+    inc = at.occlusion(net, x, None, window=16, stride=8, method="incremental")
+    scale = float(naive.max() - naive.min())
+    assert scale > 1e-3 and (inc - naive).abs().max() <= 1e-5 * scale
+
+
+def test_model_left_unchanged_without_hooks(shapes_model):
+    net = shapes_model.net.train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = shapes_model.preprocess(torch.rand(1, 3, 32, 32))
+    at.occlusion(shapes_model, x, 0, window=8, stride=4, method="incremental")
+    assert net.training and ll.hook_count(net) == 0
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    net.eval()
+
+
+def test_untraceable_net_runs_naive_with_a_note():
+    class Branching(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 3)
+
+        def forward(self, x):
+            y = self.conv(x)
+            if y.sum() > 0:  # control flow on a value: torch.fx cannot trace it
+                y = -y
+            return y.flatten(1)
+    net = Branching().eval()
+    with pytest.raises(Unsupported, match="cannot trace"):
+        Incremental(net, torch.randn(1, 3, 8, 8))
+    x = torch.randn(1, 3, 8, 8)
+    with pytest.warns(UserWarning, match="runs naive"):
+        m = at.occlusion(net, x, 0, window=2, stride=2, method="incremental")
+    assert torch.equal(m, at.occlusion(net, x, 0, window=2, stride=2, method="naive"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        at.occlusion(net, x, 0, window=2, stride=2, method="auto")  # auto falls back quietly
+
+
+def test_layer_without_box_rule_runs_in_full_with_a_note():
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.pool = nn.AvgPool2d(3, 1, padding=1)   # no box rule: runs in full, exactly
+            self.fc = nn.Linear(4 * 8 * 8, 3)
+
+        def forward(self, x):
+            return self.fc(self.pool(self.conv(x)).flatten(1))
+    torch.manual_seed(0)
+    net, x = Odd().eval(), torch.randn(1, 3, 8, 8)
+    with pytest.warns(UserWarning, match="pool .*AvgPool2d.* runs in full"):
+        m = at.occlusion(net, x, 0, window=3, stride=1, method="incremental")
+    naive = at.occlusion(net, x, 0, window=3, stride=1, method="naive")
+    assert (m - naive).abs().max() <= 1e-5 * float(naive.max() - naive.min())
+
+
+def test_bad_method_and_knobs_are_explained(shapes_model):
+    x = shapes_model.preprocess(torch.rand(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="method is one of"):
+        at.occlusion(shapes_model, x, 0, method="fast")
+    with pytest.raises(ValueError, match="tau"):
+        at.occlusion(shapes_model, x, 0, method="approximate", tau=0.0)
+    with pytest.raises(ValueError, match="tau"):
+        Incremental(shapes_model.net, x, tau=1.5)
