@@ -334,7 +334,7 @@ OCCLUSION_METHODS = ("auto", "incremental", "naive", "approximate")
 @torch.no_grad()
 def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline="mean",
               batch_size: int = 32, progress: bool | None = None, method: str = "auto",
-              tau: float = 0.5, drill: float = 0.25) -> torch.Tensor:
+              tau: float = 0.8, drill: float = 0.25) -> torch.Tensor:
     """Occlusion sensitivity (Zeiler & Fergus 2014): slide a `window`×`window` patch filled with
     `baseline` over the image with `stride`; at each place record the drop of the target class's
     softmax probability, p(x) − p(x occluded). Each pixel gets the mean drop over the windows that
