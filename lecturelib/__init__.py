@@ -11,7 +11,8 @@ Importing does nothing but define names: no download, no seeding, no plotting ch
 """
 from .attribution import (deconvnet, grad_cam, guided_backprop, guided_grad_cam, integrated_gradients,
                           max_abs, occlusion, saliency, smoothgrad)
-from .env import allow_untrained, available_cpus, default_device, param, quick_mode, setup
+from .env import allow_untrained, available_cpus, default_device, param, quick_mode
+from .session import setup
 from .hooks import capture, frozen, hook_count
 from .images import load_image, sample_names
 from .lookup import NameNotFound

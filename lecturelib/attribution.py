@@ -4,7 +4,7 @@ Every method takes `(model, x, target, ...)` and returns a signed tensor:
     model   an `ll.Model` (then `x` may also be an image and `target` a class name) or an nn.Module
     x       N×C×H×W normalized input
     target  class index, class name, None (the predicted class), one of those per image, or a
-            unit of a layer: "features.12:37" (channel 37, summed over space) or "features.12:37:6:6"
+            unit of a layer: "features.12:37" (channel 37, averaged over its positions) or "features.12:37:6:6"
             (the single neuron at row 6, column 6). A unit target backpropagates from that layer
             with every other activation there set to zero.
 
@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from . import targets
 from .hooks import as_net, capture, frozen
 from .incremental import Incremental, Unsupported
 from .models import Model, get_layer
@@ -51,80 +52,20 @@ def _inputs(model, x) -> torch.Tensor:
     return x.detach().to(device)
 
 
-def _unit(model, target: str):
-    """'layer:channel' or 'layer:channel:row:col' → (layer name, channel, row, col) or None."""
-    if not isinstance(target, str) or ":" not in target:
-        return None
-    layer, *idx = target.split(":")
-    names = dict(as_net(model).named_modules())
-    if layer not in names:
-        get_layer(as_net(model), layer)  # raises: unknown layer, with close names
-    try:
-        idx = [int(i) for i in idx]
-    except ValueError:
-        raise ValueError(f"a unit target is 'layer:channel' or 'layer:channel:row:col'; got {target!r}") from None
-    if len(idx) not in (1, 3):
-        raise ValueError(f"a unit target is 'layer:channel' or 'layer:channel:row:col'; got {target!r}")
-    return (layer, *idx) if len(idx) == 3 else (layer, idx[0], None, None)
-
-
-def _class_indices(model, target, logits: torch.Tensor) -> torch.Tensor:
-    n, classes = logits.shape[0], logits.shape[1]
-    if target is None:
-        return logits.argmax(1)
-    targets = list(target) if isinstance(target, (list, tuple)) or (
-        isinstance(target, torch.Tensor) and target.ndim == 1) else [target] * n
-    if len(targets) != n:
-        raise ValueError(f"got {len(targets)} targets for a batch of {n} images")
-    out = []
-    for t in targets:
-        if t is None:
-            out.append(None)
-            continue
-        if isinstance(model, Model):
-            out.append(model.class_index(t))
-        else:
-            if isinstance(t, str):
-                raise TypeError(f"class names need an ll.Model; with a plain nn.Module pass an index (got {t!r})")
-            if not 0 <= int(t) < classes:
-                raise IndexError(f"class index {int(t)} is out of range: the model has classes 0..{classes - 1}")
-            out.append(int(t))
-    pred = logits.argmax(1)
-    return torch.tensor([pred[i].item() if t is None else t for i, t in enumerate(out)], device=logits.device)
-
-
-def _per_image(model, x: torch.Tensor, target) -> list:
-    """Resolve `target` once, on the clean images: one class index (or unit target) per image, so
-    noisy or interpolated copies of an image all explain the same class."""
-    if _unit(model, target) is not None:
-        return [target] * len(x)
-    net = as_net(model)
-    with torch.no_grad(), frozen(net):
-        return _class_indices(model, target, net(x)).tolist()
-
-
 def score(model, x: torch.Tensor, target=None) -> torch.Tensor:
-    """The N scores to explain: class scores S_c(x) before softmax, or the activation of a unit
-    (summed over the channel for 'layer:channel')."""
+    """The N scores to explain: class scores S_c(x) before softmax, or a unit's value
+    (lecturelib.targets: a channel's mean over its positions, or one neuron)."""
     net = as_net(model)
-    unit = _unit(model, target)
-    if unit is None:
+    u = targets.unit(model, target)
+    if u is None:
         logits = net(x)
         if logits.ndim != 2:
             raise ValueError(f"the model returns shape {tuple(logits.shape)}, not N×classes")
-        idx = _class_indices(model, target, logits)
+        idx = targets.class_indices(model, target, logits)
         return logits.gather(1, idx[:, None])[:, 0]
-    layer, channel, row, col = unit
-    with capture(net, layer) as rec:
+    with capture(net, u.layer) as rec:
         net(x)
-    a = rec.activations[layer]
-    if a.ndim != 4 or not 0 <= channel < a.shape[1]:
-        raise IndexError(f"{layer} has output shape {tuple(a.shape)}; channel {channel} is not in it")
-    if row is None:
-        return a[:, channel].sum(dim=(1, 2))
-    if not (0 <= row < a.shape[2] and 0 <= col < a.shape[3]):
-        raise IndexError(f"{layer} is {a.shape[2]}×{a.shape[3]}; neuron ({row}, {col}) is outside it")
-    return a[:, channel, row, col]
+    return u.value(rec.activations[u.layer])
 
 
 def _gradient(model, x: torch.Tensor, target, mode: TorchFunctionMode | None = None) -> torch.Tensor:
@@ -262,7 +203,7 @@ def smoothgrad(model, x, target=None, samples: int = 25, noise: float = 0.15, ba
         raise ValueError(f"samples and batch_size must be ≥ 1; got {samples}, {batch_size}")
     generator = generator or torch.Generator(device=x.device).manual_seed(0)
     out = []
-    for xi, t in zip(x, _per_image(model, x, target)):
+    for xi, t in zip(x, targets.per_image(model, x, target)):
         sd = noise * float(xi.max() - xi.min())
         total = torch.zeros_like(xi)
         for start in range(0, samples, batch_size):
@@ -288,7 +229,7 @@ def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, 
         torch.full_like(x, float(baseline)) if isinstance(baseline, (int, float)) else baseline.to(x).expand_as(x))
     alphas = (torch.arange(steps, device=x.device, dtype=x.dtype) + 0.5) / steps
     attrs, deltas = [], []
-    for xi, bi, t in zip(x, base, _per_image(model, x, target)):
+    for xi, bi, t in zip(x, base, targets.per_image(model, x, target)):
         total = torch.zeros_like(xi)
         for a in alphas.split(batch_size):
             path = bi[None] + a.view(-1, 1, 1, 1) * (xi - bi)[None]
@@ -369,7 +310,7 @@ def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline
     fill = _baseline_value(model, x, baseline)
     maps = []
     with frozen(net):
-        for i, c in enumerate(_per_image(model, x, target)):
+        for i, c in enumerate(targets.per_image(model, x, target)):
             occluder = _Occluder(net, x[i:i + 1], fill[i:i + 1], c, window, method, tau if method == "approximate" else 1.0)
             if method == "approximate":
                 wide = min(2 * stride, window)  # every pixel still covered
@@ -477,24 +418,6 @@ def mass_in_mask(attr_map: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = attr_map.detach().float().clamp(min=0).reshape(mask.shape)
     total = m.sum(dim=(-2, -1)).clamp(min=1e-12)
     return (m * mask.to(m.device)).sum(dim=(-2, -1)) / total
-
-
-# ------------------------------------------------------------------------------------ benchmark rows
-def bench_rows() -> list[tuple]:
-    """Benchmark rows for `python -m lecturelib bench`: squeezenet1_1 at 224 px on this machine's CPU."""
-    import lecturelib as ll
-
-    from .bench import timed
-    model = ll.load_model("squeezenet1_1", device="cpu")
-    x = model.preprocess("chelsea")
-    rows = []
-    for name, fn in [("saliency", lambda: saliency(model, x, 281)),
-                     ("Grad-CAM features.12", lambda: grad_cam(model, x, 281, "features.12")),
-                     ("guided backprop", lambda: guided_backprop(model, x, 281))]:
-        rows.append((f"{name}, squeezenet1_1 224²", f"{timed(fn) * 1000:.0f} ms", "< 300 ms"))
-    t = timed(lambda: integrated_gradients(model, x, 281, steps=50, batch_size=25), repeat=1)
-    rows.append(("integrated gradients, 50 steps, squeezenet1_1 224²", f"{t:.2f} s", "< 3 s"))
-    return rows
 
 
 # ------------------------------------------------------------------------------------ is it right?

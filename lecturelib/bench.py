@@ -1,7 +1,8 @@
 """`python -m lecturelib bench` (or `make bench`): one table of times and memory on this machine.
 
 Each row: what was measured, the number, its target where the course sets one. Timings take
-the median of several runs after a warm-up. Later modules add their rows to ROWS."""
+the median of several runs after a warm-up. Every row is measured here: the methods do not
+import this module (it imports them)."""
 from __future__ import annotations
 
 import os
@@ -84,6 +85,63 @@ def model_rows(name: str) -> list[tuple]:
             (f"{name}: forward+backward to input, 1×224²", f"{both * 1000:.0f} ms", "")]
 
 
+def attribution_rows() -> list[tuple]:
+    """Benchmark rows for `python -m lecturelib bench`: squeezenet1_1 at 224 px on this machine's CPU."""
+    from .attribution import grad_cam, guided_backprop, integrated_gradients, saliency
+    from .models import load_model
+    model = load_model("squeezenet1_1", device="cpu")
+    x = model.preprocess("chelsea")
+    rows = []
+    for name, fn in [("saliency", lambda: saliency(model, x, 281)),
+                     ("Grad-CAM features.12", lambda: grad_cam(model, x, 281, "features.12")),
+                     ("guided backprop", lambda: guided_backprop(model, x, 281))]:
+        rows.append((f"{name}, squeezenet1_1 224²", f"{timed(fn) * 1000:.0f} ms", "< 300 ms"))
+    t = timed(lambda: integrated_gradients(model, x, 281, steps=50, batch_size=25), repeat=1)
+    rows.append(("integrated gradients, 50 steps, squeezenet1_1 224²", f"{t:.2f} s", "< 3 s"))
+    return rows
+
+
+def optimize_rows() -> list[tuple]:
+    """Benchmark rows for `python -m lecturelib bench`: student settings, squeezenet1_1, this machine's CPU.
+    Each row runs in a fresh process so its peak memory is its own."""
+    rows = []
+    for what, code, target in [
+        ("class visualization, 200 steps, 224²", "ll.visualize_class(m, 'ostrich', steps=200, progress=False)", "< 20 s"),
+        ("DeepDream, 3 octaves × 10 steps, 224²", "ll.deepdream(m, 'chelsea', 'features.8', octaves=3, progress=False)", "< 30 s"),
+        ("style transfer, 256², 200 steps",
+         "ll.style_transfer(m, 'chelsea', 'astronaut', steps=200, progress=False, "
+         "**dict(ll.optimize.STYLE_SETTINGS['squeezenet1_1'], size=256))",
+         "< 60 s")]:
+        seconds, rss = in_fresh_process(f"t = time.perf_counter()\n{code}\nprint(time.perf_counter() - t, peak_rss_mb())")
+        rows.append((f"{what}, squeezenet1_1", f"{seconds:.1f} s", target))
+        rows.append((f"  peak RSS of that process", f"{rss:.0f} MB", "< 1500 MB"))
+    return rows
+
+
+def patches_rows() -> list[tuple]:
+    """Benchmark rows: top_patches throughput against a plain batched forward pass, and its peak
+    memory for 1× and 4× the images (each in a fresh process)."""
+    script = """
+x = torch.randn(N, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+with torch.no_grad(): m(x[:64])  # warm-up
+base = peak_rss_mb()
+t = time.perf_counter()
+with torch.no_grad():
+    for xb in x.split(64): m(xb)
+fwd = time.perf_counter() - t
+t = time.perf_counter(); ll.top_patches(m, x, 'features.10', k=9, batch_size=64, progress=False)
+scan = time.perf_counter() - t
+print(N / fwd, N / scan, peak_rss_mb() - base)
+"""
+    rows = []
+    for n in (512, 2048):
+        fwd, scan, rss = in_fresh_process(f"N = {n}\n" + script)
+        rows.append((f"top_patches features.10, all 384 channels, {n} images 128², squeezenet1_1",
+                     f"{scan:.0f} img/s", f"≥ 0.8 × forward; here {scan / fwd:.2f} × {fwd:.0f} img/s"))
+        rows.append((f"  peak memory growth once the {n} images are loaded", f"{rss:.0f} MB", "independent of the number of images"))
+    return rows
+
+
 def occlusion_rows(arch: str, exact_target: float) -> list[tuple]:
     """Occlusion at the SIGMOD 2019 paper's setting (224 px, window 16, stride 4: 2,809 windows), as
     windows per second and as a multiple of the same model's batched forward throughput."""
@@ -147,8 +205,7 @@ def main(models=None) -> int:
     rows = [("import lecturelib (torch already imported)", f"{import_time():.3f} s", "< 1 s")]
     for name in models:
         rows += model_rows(name)
-    from . import attribution, optimize, patches
-    rows += attribution.bench_rows() + optimize.bench_rows() + patches.bench_rows()
+    rows += attribution_rows() + optimize_rows() + patches_rows()
     rows += occlusion_rows("squeezenet1_1", 2) + occlusion_rows("vgg16", 3) + occlusion_memory_rows()
     rows += approximate_quality_rows()
     rows.append(("peak RSS of this benchmark process", f"{peak_rss_mb():.0f} MB", ""))

@@ -1,7 +1,7 @@
-"""The session: device, CPU threads, seeds, quick mode, plot defaults.
+"""The environment: device, CPU threads, seeds, quick mode.
 
-Nothing here runs at import. `setup()` is the one call a notebook makes; the other
-functions read the environment each time they are called, so there is no global state.
+Nothing here runs at import. These functions read the environment each time they are called, so
+there is no global state. `ll.setup()` (lecturelib.session) is the one call a notebook makes.
 
 Environment variables (all optional):
     LECTURELIB_DEVICE            "cpu", "cuda", "cuda:1", "mps": overrides the automatic choice
@@ -18,7 +18,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["setup", "default_device", "available_cpus", "quick_mode", "param", "allow_untrained"]
+__all__ = ["default_device", "available_cpus", "quick_mode", "param", "allow_untrained", "seed_everything"]
 
 
 def _flag(name: str) -> bool:
@@ -98,25 +98,3 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def setup(seed: int = 0, plots: bool = True) -> torch.device:
-    """Prepare a notebook session and return the device to use.
-
-    Seeds Python, NumPy and torch; sets torch's CPU threads to `available_cpus()`;
-    sets readable matplotlib defaults (if `plots`); prints one line saying the device,
-    whether ImageNet weights for the default model are available, and quick mode."""
-    from .models import DEFAULT_MODEL, weights_status
-
-    seed_everything(seed)
-    threads = available_cpus()
-    torch.set_num_threads(threads)
-    device = default_device()
-    if plots:
-        import matplotlib as mpl
-        mpl.rcParams.update({"figure.dpi": 100, "image.interpolation": "nearest",
-                             "axes.titlesize": 10, "figure.figsize": (8, 4)})
-    status = weights_status(DEFAULT_MODEL)
-    print(f"lecturelib: device {device} ({threads} CPU thread{'s' * (threads > 1)}), "
-          f"{DEFAULT_MODEL} weights {status}, quick mode {'on' if quick_mode() else 'off'}, seed {seed}")
-    return device

@@ -3,7 +3,7 @@
 Lectures 06-10 are all one loop, `optimize_image(model, objective, ...)`:
 
     objective   what to make large. One-line forms: a class index or name ("ostrich": its score
-                before softmax), "features.12:37" (channel 37, summed over space),
+                before softmax), "features.12:37" (channel 37, averaged over space),
                 "features.12:37:6:6" (one neuron), "features.10" (the layer's ½‖a‖², DeepDream).
                 Or build one from the functions below and compose: `match(...) + 1e3 * style(...)`.
     penalties   l2 (λ‖x‖²), tv (λ·sum of squared neighbour differences), alpha_norm (λ‖x‖_α^α)
@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .attribution import _per_image, _unit
+from . import targets
 from .hooks import as_net, capture, device_of, frozen
 from .models import Model
 
@@ -105,12 +105,9 @@ def log_prob(index) -> Objective:
 
 
 def channel(layer: str, ch: int) -> Objective:
-    """The mean activation of channel `ch` of `layer` (over its spatial positions)."""
+    """The mean activation of channel `ch` of `layer` over its positions (`targets.Unit`)."""
     def fn(acts):
-        a = _layer(acts, layer)
-        if not 0 <= ch < a.shape[1]:
-            raise IndexError(f"{layer} has {a.shape[1]} channels; channel {ch} is not one of them")
-        return a[:, ch].mean(dim=(1, 2))
+        return targets.Unit(layer, ch).value(_layer(acts, layer))
     return Objective(fn, (layer,), f"{layer}:{ch}")
 
 
@@ -120,9 +117,7 @@ def neuron(layer: str, ch: int, row: int | None = None, col: int | None = None) 
         a = _layer(acts, layer)
         r = a.shape[2] // 2 if row is None else row
         c = a.shape[3] // 2 if col is None else col
-        if not (0 <= ch < a.shape[1] and 0 <= r < a.shape[2] and 0 <= c < a.shape[3]):
-            raise IndexError(f"{layer} has shape {tuple(a.shape[1:])}; neuron ({ch}, {r}, {c}) is outside it")
-        return a[:, ch, r, c]
+        return targets.Unit(layer, ch, r, c).value(a)
     return Objective(fn, (layer,), f"{layer}:{ch}:{row}:{col}")
 
 
@@ -159,8 +154,8 @@ def objective(model, spec) -> Objective:
         return spec
     net = as_net(model)
     if isinstance(spec, str) and ":" in spec:
-        layer, ch, row, col = _unit(net, spec)
-        return channel(layer, ch) if row is None else neuron(layer, ch, row, col)
+        u = targets.unit(net, spec)
+        return channel(u.layer, u.channel) if u.row is None else neuron(u.layer, u.channel, u.row, u.col)
     if isinstance(spec, str) and spec in dict(net.named_modules()) and spec:
         return layer_norm(spec)
     if isinstance(model, Model):
@@ -340,7 +335,7 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     base = _start(model, init, n, size, gen, device)
     is_model = isinstance(model, Model)
     low, high = model.valid_range(base) if is_model else (base.new_tensor(0.0), base.new_tensor(1.0))
-    std = model._stat(model.std, base) if is_model else base.new_tensor(1.0)
+    std = 1 / (high - low)  # one pixel unit in normalized space is 1/std
     if max_change is not None:
         low, high = torch.maximum(low, base - max_change / std), torch.minimum(high, base + max_change / std)
     sizes = [tuple(max(1, round(s / octave_scale ** k)) for s in base.shape[2:]) for k in reversed(range(octaves))]
@@ -577,9 +572,9 @@ def pixel_change(model, x0: torch.Tensor, x1: torch.Tensor) -> dict:
 def _classes(model, x: torch.Tensor, target) -> list[int]:
     """One class index per image, resolved as attribution resolves targets (names, None for the
     predicted class, one per image); a unit target is refused: these methods need a class."""
-    if _unit(model, target) is not None:
+    if targets.unit(model, target) is not None:
         raise ValueError(f"fooling and FGSM aim at a class (index or name), not a unit; got {target!r}")
-    return _per_image(model, x, target)
+    return targets.per_image(model, x, target)
 
 
 def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100, confidence: float | None = None,
@@ -621,21 +616,3 @@ def fgsm(model, x, target=None, eps: float = 8 / 255) -> torch.Tensor:
     x0 = model.as_input(x) if isinstance(model, Model) else x
     return optimize_image(model, -log_prob(_classes(model, x0, target)), x0, steps=1, optimizer="sign", lr=eps,
                           progress=False).image
-
-
-def bench_rows() -> list[tuple]:
-    """Benchmark rows for `python -m lecturelib bench`: student settings, squeezenet1_1, this machine's CPU.
-    Each row runs in a fresh process so its peak memory is its own."""
-    from .bench import in_fresh_process
-    rows = []
-    for what, code, target in [
-        ("class visualization, 200 steps, 224²", "ll.visualize_class(m, 'ostrich', steps=200, progress=False)", "< 20 s"),
-        ("DeepDream, 3 octaves × 10 steps, 224²", "ll.deepdream(m, 'chelsea', 'features.8', octaves=3, progress=False)", "< 30 s"),
-        ("style transfer, 256², 200 steps",
-         "ll.style_transfer(m, 'chelsea', 'astronaut', steps=200, progress=False, "
-         "**dict(ll.optimize.STYLE_SETTINGS['squeezenet1_1'], size=256))",
-         "< 60 s")]:
-        seconds, rss = in_fresh_process(f"t = time.perf_counter()\n{code}\nprint(time.perf_counter() - t, peak_rss_mb())")
-        rows.append((f"{what}, squeezenet1_1", f"{seconds:.1f} s", target))
-        rows.append((f"  peak RSS of that process", f"{rss:.0f} MB", "< 1500 MB"))
-    return rows

@@ -325,30 +325,6 @@ def imagenette(model, n: int = 1000, size: int = 128, split: str = "val", root=N
         raise RuntimeError(f"could not get Imagenette into {root} ({type(err).__name__}: {err}). It needs the "
                            f"network once; offline, use ll.patches.sample_crops(model) instead") from err
     idx = torch.linspace(0, len(ds) - 1, min(n, len(ds))).round().long().tolist()
-    x = torch.cat([model.preprocess(ds._samples[i][0], size) for i in idx])
-    return x, [ds.classes[ds._samples[i][1]][0] for i in idx]
-
-
-def bench_rows() -> list[tuple]:
-    """Benchmark rows: top_patches throughput against a plain batched forward pass, and its peak
-    memory for 1× and 4× the images (each in a fresh process)."""
-    from .bench import in_fresh_process
-    script = """
-x = torch.randn(N, 3, 128, 128, generator=torch.Generator().manual_seed(0))
-with torch.no_grad(): m(x[:64])  # warm-up
-base = peak_rss_mb()
-t = time.perf_counter()
-with torch.no_grad():
-    for xb in x.split(64): m(xb)
-fwd = time.perf_counter() - t
-t = time.perf_counter(); ll.top_patches(m, x, 'features.10', k=9, batch_size=64, progress=False)
-scan = time.perf_counter() - t
-print(N / fwd, N / scan, peak_rss_mb() - base)
-"""
-    rows = []
-    for n in (512, 2048):
-        fwd, scan, rss = in_fresh_process(f"N = {n}\n" + script)
-        rows.append((f"top_patches features.10, all 384 channels, {n} images 128², squeezenet1_1",
-                     f"{scan:.0f} img/s", f"≥ 0.8 × forward; here {scan / fwd:.2f} × {fwd:.0f} img/s"))
-        rows.append((f"  peak memory growth once the {n} images are loaded", f"{rss:.0f} MB", "independent of the number of images"))
-    return rows
+    pairs = [ds[i] for i in idx]  # (PIL image, class index)
+    x = torch.cat([model.preprocess(img, size) for img, _ in pairs])
+    return x, [ds.classes[label][0] for _, label in pairs]

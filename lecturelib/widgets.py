@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import attribution as at
-from . import plot
+from . import plot, targets
 from .hooks import capture
 from .incremental import Incremental, Unsupported
 
@@ -28,7 +28,7 @@ def occlusion_probe(model, img, target=None, window: int = 16):
     Each move recomputes only what the square changed (lecturelib.incremental), so it follows the
     sliders; a network torch.fx cannot read runs whole."""
     x = model.as_input(img)
-    c = at._per_image(model, x, target)[0]
+    c = targets.per_image(model, x, target)[0]
     size = x.shape[-1]
     row = W.IntSlider(0, 0, size - window, 4, description="row")
     col = W.IntSlider(0, 0, size - window, 4, description="column")

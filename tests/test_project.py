@@ -96,3 +96,71 @@ def test_every_lecturelib_name_the_course_mentions_exists():
                 except (AttributeError, ImportError):
                     missing.append(f"{name}: {prefix}.{dotted}")
     assert not missing, "names that do not exist: " + ", ".join(sorted(missing))
+
+
+def lecturelib_imports() -> dict:
+    """{module: {modules it imports}} inside lecturelib, at any depth of the code (a function-level
+    import is still an import); `import lecturelib` counts as importing the package's __init__."""
+    import ast
+    graph = {}
+    for path in sorted((ROOT / "lecturelib").glob("*.py")):
+        name, edges = path.stem, set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                edges |= {node.module} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lecturelib"):
+                edges.add(node.module.split(".")[1] if "." in node.module else "__init__")
+            elif isinstance(node, ast.Import):
+                edges |= {a.name.split(".")[1] if "." in a.name else "__init__"
+                          for a in node.names if a.name.split(".")[0] == "lecturelib"}
+        graph[name] = edges - {name, "__main__"}
+    return graph
+
+
+def test_lecturelib_has_no_import_circles():
+    graph = lecturelib_imports()
+    done, stack = set(), []
+
+    def visit(m):
+        if m in stack:
+            raise AssertionError("import circle: " + " → ".join(stack[stack.index(m):] + [m]))
+        if m in done:
+            return
+        stack.append(m)
+        for n in sorted(graph.get(m, ())):
+            visit(n)
+        stack.pop()
+        done.add(m)
+    for m in graph:
+        visit(m)
+
+
+def test_modules_import_only_from_lower_floors():
+    """The README's map of floors is the rule: every import goes down (the package's __init__
+    counts as floor 5.5: only floors 6 and 7 may import it)."""
+    readme = (ROOT / "README.md").read_text()
+    floors = {"__init__": 5.5, "__main__": 8}
+    for level, cell in re.findall(r"^  \| (\d) \| ([^|]+) \|", readme, re.M):
+        floors.update({m: int(level) for m in re.findall(r"`(\w+)`", cell)})
+    graph = lecturelib_imports()
+    assert set(graph) <= set(floors), f"modules missing from the README's floors: {set(graph) - set(floors)}"
+    for m, edges in graph.items():
+        for n in edges:
+            assert floors[n] < floors[m], f"{m} (floor {floors[m]}) imports {n} (floor {floors[n]})"
+
+
+def test_no_private_name_crosses_a_module():
+    import ast
+    modules = {p.stem for p in (ROOT / "lecturelib").glob("*.py")}
+    for path in sorted((ROOT / "lecturelib").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        aliases = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                bad = [a.name for a in node.names if a.name.startswith("_")]
+                assert not bad, f"{path.name} imports private {bad} from .{node.module}"
+                if node.module is None:
+                    aliases |= {a.asname or a.name for a in node.names if a.name in modules}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+                assert not node.attr.startswith("_"), f"{path.name} reaches into {node.value.id}.{node.attr}"

@@ -1,0 +1,32 @@
+"""The first call of every notebook: `device = ll.setup()`.
+
+It sits above `env` and `models` (it reports on the default model's weights), so neither of those
+needs to import the other's caller."""
+from __future__ import annotations
+
+import torch
+
+from .env import available_cpus, default_device, quick_mode, seed_everything
+from .models import DEFAULT_MODEL, weights_status
+
+__all__ = ["setup"]
+
+
+def setup(seed: int = 0, plots: bool = True) -> torch.device:
+    """Prepare a notebook session and return the device to use.
+
+    Seeds Python, NumPy and torch; sets torch's CPU threads to `available_cpus()`;
+    sets readable matplotlib defaults (if `plots`); prints one line saying the device,
+    whether ImageNet weights for the default model are available, and quick mode."""
+    seed_everything(seed)
+    threads = available_cpus()
+    torch.set_num_threads(threads)
+    device = default_device()
+    if plots:
+        import matplotlib as mpl
+        mpl.rcParams.update({"figure.dpi": 100, "image.interpolation": "nearest",
+                             "axes.titlesize": 10, "figure.figsize": (8, 4)})
+    status = weights_status(DEFAULT_MODEL)
+    print(f"lecturelib: device {device} ({threads} CPU thread{'s' * (threads > 1)}), "
+          f"{DEFAULT_MODEL} weights {status}, quick mode {'on' if quick_mode() else 'off'}, seed {seed}")
+    return device
