@@ -30,32 +30,31 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from . import targets
-from .hooks import as_net, capture, frozen
+from .hooks import capture, frozen
 from .incremental import Incremental, Unsupported
-from .models import Model, get_layer
+from .models import Model, as_model
 
 __all__ = ["saliency", "guided_backprop", "deconvnet", "grad_cam", "guided_grad_cam", "occlusion",
            "integrated_gradients", "smoothgrad", "max_abs", "grabcut", "backward_rule", "mass_in_mask"]
 
 
 # ------------------------------------------------------------------------------------ inputs and targets
-def _inputs(model, x) -> torch.Tensor:
-    net = as_net(model)
-    if isinstance(model, Model):
-        x = model.as_input(x)
-    elif not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be an N×C×H×W tensor for a plain nn.Module; got {type(x).__name__}")
+def _door(model, x) -> tuple[Model, torch.Tensor]:
+    """Every method starts here: the model as an ll.Model (a bare nn.Module becomes a plain one)
+    and x as a detached float N×C×H×W batch on the model's device (pictures are preprocessed)."""
+    model = as_model(model)
+    x = model.as_input(x)
     if x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"x must be a float N×C×H×W batch; got shape {tuple(x.shape)}, dtype {x.dtype} "
                          f"(one image: x[None])")
-    device = next(iter(net.parameters()), x).device
-    return x.detach().to(device)
+    return model, x.detach()
 
 
 def score(model, x: torch.Tensor, target=None) -> torch.Tensor:
     """The N scores to explain: class scores S_c(x) before softmax, or a unit's value
     (lecturelib.targets: a channel's mean over its positions, or one neuron)."""
-    net = as_net(model)
+    model = as_model(model)
+    net = model.net
     u = targets.unit(model, target)
     if u is None:
         logits = net(x)
@@ -71,7 +70,7 @@ def score(model, x: torch.Tensor, target=None) -> torch.Tensor:
 def _gradient(model, x: torch.Tensor, target, mode: TorchFunctionMode | None = None) -> torch.Tensor:
     """d score / d x for a batch (each image's score depends only on its own input in eval mode).
     With `mode` (a `backward_rule`), the forward pass runs inside it, so its ReLU rule shapes the backward."""
-    with frozen(as_net(model)), torch.enable_grad():
+    with frozen(model.net), torch.enable_grad():
         x = x.detach().clone().requires_grad_(True)
         with mode or contextlib.nullcontext():
             s = score(model, x + 0, target)  # + 0: a model whose first op is in-place must not write into the leaf
@@ -136,7 +135,7 @@ class backward_rule(TorchFunctionMode):
 
 def _rule_gradient(model, x, target, rule: str, method: str) -> torch.Tensor:
     mode = backward_rule(rule)
-    grad = _gradient(model, _inputs(model, x), target, mode)
+    grad = _gradient(*_door(model, x), target, mode)
     if mode.others:
         warnings.warn(f"{method}: the model uses {', '.join(sorted(mode.others))}; the {method} rule applies only "
                       f"at ReLUs, so the gradient passes through those activations unchanged", stacklevel=3)
@@ -148,7 +147,7 @@ def _rule_gradient(model, x, target, rule: str, method: str) -> torch.Tensor:
 # ------------------------------------------------------------------------------------ gradient methods
 def saliency(model, x, target=None) -> torch.Tensor:
     """∂S_c/∂x (Simonyan et al. 2014): N×C×H×W, signed. `max_abs(saliency(...))` is the paper's map."""
-    return _gradient(model, _inputs(model, x), target)
+    return _gradient(*_door(model, x), target)
 
 
 def max_abs(attr: torch.Tensor) -> torch.Tensor:
@@ -172,8 +171,8 @@ def grad_cam(model, x, target=None, layer: str | None = None) -> torch.Tensor:
     output is N×K×h×w (e.g. squeezenet1_1 "features.12", resnet18 "layer4")."""
     if layer is None:
         raise TypeError("grad_cam needs layer=..., the name of a convolutional layer (see model.layer_names())")
-    x = _inputs(model, x)
-    net = as_net(model)
+    model, x = _door(model, x)
+    net = model.net
     with frozen(net), torch.enable_grad(), capture(net, layer) as rec:
         s = score(model, x.clone().requires_grad_(True) + 0, target)
         s.sum().backward()
@@ -198,7 +197,7 @@ def smoothgrad(model, x, target=None, samples: int = 25, noise: float = 0.15, ba
                generator: torch.Generator | None = None) -> torch.Tensor:
     """SmoothGrad (Smilkov et al. 2017): the mean gradient over `samples` noisy copies of each image,
     noise sd = `noise` × (max − min) of the image (PAIR defaults: 0.15, 25 samples). N×C×H×W."""
-    x = _inputs(model, x)
+    model, x = _door(model, x)
     if samples < 1 or batch_size < 1:
         raise ValueError(f"samples and batch_size must be ≥ 1; got {samples}, {batch_size}")
     generator = generator or torch.Generator(device=x.device).manual_seed(0)
@@ -222,7 +221,7 @@ def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, 
     baseline x': None → zeros in normalized space (the mean colour, a grey image), a number, or a
     tensor like x. Returns N×C×H×W; with return_delta, also the completeness error per image,
     Σ attributions − (S(x) − S(x')), which shrinks as `steps` grows."""
-    x = _inputs(model, x)
+    model, x = _door(model, x)
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be ≥ 1; got {steps}, {batch_size}")
     base = torch.zeros_like(x) if baseline is None else (
@@ -253,8 +252,6 @@ def _baseline_value(model, x: torch.Tensor, baseline) -> torch.Tensor:
     if baseline == "mean":
         return torch.zeros_like(x)
     if baseline == "gray":
-        if not isinstance(model, Model):
-            raise ValueError("baseline='gray' needs an ll.Model (to know the normalization); use 'mean' or a number")
         return model.normalize(torch.full_like(x, 0.5))
     if baseline == "blur":
         k = max(3, (min(x.shape[2:]) // 8) | 1)
@@ -290,8 +287,8 @@ def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline
             "auto": incremental or naive, whichever ran the faster of one timed batch each (a
             network torch.fx cannot read runs naive).
     `progress` shows a bar (default: when there are more than 8 batches)."""
-    x = _inputs(model, x)
-    net = as_net(model)
+    model, x = _door(model, x)
+    net = model.net
     h, w = x.shape[2:]
     if not isinstance(window, int) or not isinstance(stride, int):
         raise TypeError(f"window and stride are whole numbers of pixels; got {window!r}, {stride!r}")
@@ -426,9 +423,7 @@ def randomized(model, layers: int, seed: int = 0) -> Model:
     fresh random weights: the model-randomization sanity check of Adebayo et al. (2018).
     An explanation that barely changes when the top layers are randomized does not explain the model."""
     import copy
-    if not isinstance(model, Model):
-        raise TypeError("randomized needs an ll.Model")
-    twin = copy.deepcopy(model)
+    twin = copy.deepcopy(as_model(model))
     resettable = [m for m in twin.net.modules() if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
     if not 0 <= layers <= len(resettable):
         raise ValueError(f"{model.name} has {len(resettable)} parameterized layers; got layers={layers}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .hooks import as_net, capture, device_of, frozen
+from .hooks import capture, device_of, frozen
+from .models import as_model
 
 __all__ = ["features", "nearest"]
 
@@ -18,7 +19,7 @@ def features(model, images, layer: str, batch_size: int = 32) -> torch.Tensor:
     over positions (N×C×H×W → N×C). Returned on the CPU."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError("images must be an N×C×H×W normalized tensor (e.g. model.preprocess([...]))")
-    net = as_net(model)
+    net = as_model(model).net
     device = device_of(net)
     out = []
     with torch.no_grad(), frozen(net), capture(net, layer, detach=True) as rec:

@@ -12,23 +12,14 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .models import Model, get_layer
+from .models import as_model, get_layer
 
-__all__ = ["capture", "Recording", "frozen", "hook_count", "as_net", "device_of"]
-
-
-def as_net(model) -> nn.Module:
-    """The torch module inside an `ll.Model`, or the module itself."""
-    if isinstance(model, Model):
-        return model.net
-    if isinstance(model, nn.Module):
-        return model
-    raise TypeError(f"expected an ll.Model or a torch nn.Module; got {type(model).__name__}")
+__all__ = ["capture", "Recording", "frozen", "hook_count", "device_of"]
 
 
 def device_of(model) -> torch.device:
     """The device of a model's parameters (the CPU for a model without any)."""
-    return next(iter(as_net(model).parameters()), torch.zeros(1)).device
+    return next(iter(as_model(model).net.parameters()), torch.zeros(1)).device
 
 
 class Recording:
@@ -62,7 +53,7 @@ def capture(model, layers: str | Iterable[str], detach: bool = False):
 
     detach=True stores detached copies (no graph kept; gradients are then not recorded).
     Hooks are removed when the block exits, however it exits."""
-    net = as_net(model)
+    net = as_model(model).net
     names = [layers] if isinstance(layers, str) else list(layers)
     modules = [get_layer(net, n) for n in names]  # unknown names raise before any hook is added
     rec = Recording(names)
@@ -109,6 +100,6 @@ def frozen(net: nn.Module):
 
 def hook_count(model) -> int:
     """Number of forward, forward-pre and backward hooks on all modules (0 for a clean model)."""
-    net = as_net(model)
+    net = as_model(model).net
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
                + len(getattr(m, "_backward_pre_hooks", {})) for m in net.modules())

@@ -24,7 +24,7 @@ from .env import allow_untrained, default_device
 from .images import load_image
 from .lookup import NameNotFound, unknown
 
-__all__ = ["Model", "load_model", "available_models", "weights_path", "weights_status", "fetch",
+__all__ = ["Model", "as_model", "load_model", "available_models", "weights_path", "weights_status", "fetch",
            "WeightsUnavailable", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "squeezenet1_1"
@@ -151,6 +151,9 @@ class Model:
     mean, std   per-channel input normalization
     input_size  side of the square input the model was trained on (224 for ImageNet)
     min_size    the smallest input side the architecture accepts
+    plain       True for a bare nn.Module made into a Model by `as_model`: it takes tensors as
+                given (pixels in [0, 1]: no normalization, no preprocessing) and names its
+                classes by index (categories is empty)
     """
 
     net: nn.Module
@@ -162,6 +165,7 @@ class Model:
     input_size: int = 224
     min_size: int = 32
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    plain: bool = False
 
     @property
     def channels(self) -> int:
@@ -187,6 +191,9 @@ class Model:
 
         The shorter side is resized to `size` (default `input_size`), then the centre is cropped
         to a square. Raises if the image or `size` is smaller than the model accepts."""
+        if self.plain:
+            raise TypeError(f"{self.name} is a plain nn.Module: it takes an N×C×H×W tensor, not {type(img).__name__} "
+                            f"(load it with ll.load_model, or build an ll.Model, to preprocess pictures)")
         if isinstance(img, (list, tuple)):
             return torch.cat([self.preprocess(i, size) for i in img])
         size = self.input_size if size is None else int(size)
@@ -237,8 +244,8 @@ class Model:
 
     def as_input(self, img_or_x) -> torch.Tensor:
         """A normalized N×C×H×W tensor as is (moved to the device); anything else through `preprocess`."""
-        if isinstance(img_or_x, torch.Tensor) and img_or_x.ndim == 4 and img_or_x.shape[1] == self.channels \
-                and img_or_x.is_floating_point():
+        if isinstance(img_or_x, torch.Tensor) and img_or_x.ndim == 4 and img_or_x.is_floating_point() \
+                and (self.plain or img_or_x.shape[1] == self.channels):
             return img_or_x.to(self.device)
         if isinstance(img_or_x, torch.Tensor) and img_or_x.ndim == 3 and img_or_x.shape[0] == self.channels:
             raise ValueError(f"got a {tuple(img_or_x.shape)} tensor; pass a batch N×C×H×W (x[None]) of normalized "
@@ -259,6 +266,10 @@ class Model:
 
     def class_index(self, target) -> int:
         """A class index from an index or a name ("tabby", "Tabby cat", "tabby_cat"); unknown names list close ones."""
+        if self.plain and isinstance(target, str):
+            raise TypeError(f"class names need an ll.Model; {self.name} is a plain nn.Module: pass an index (got {target!r})")
+        if self.plain:
+            return int(target)  # the number of classes shows only in the scores: checked against them
         if isinstance(target, (int, np.integer)) or (isinstance(target, torch.Tensor) and target.numel() == 1):
             i = int(target)
             if not 0 <= i < len(self.categories):
@@ -286,6 +297,20 @@ class Model:
     def layer(self, name: str) -> nn.Module:
         """The submodule with dotted name `name` ("features.12"); unknown names list the closest ones."""
         return get_layer(self.net, name)
+
+
+def as_model(model) -> Model:
+    """Convert at the door: every public method of the course starts with this, so inside it there
+    is one type. An ll.Model passes through; a bare nn.Module becomes a plain Model around it (the
+    module itself: nothing is copied, moved or switched to eval mode)."""
+    if isinstance(model, Model):
+        return model
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected an ll.Model or a torch nn.Module; got {type(model).__name__}")
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    channels = conv.in_channels if conv is not None else 1
+    device = next(iter(model.parameters()), torch.zeros(1)).device
+    return Model(model, type(model).__name__, True, [], (0.0,) * channels, (1.0,) * channels, None, 1, device, plain=True)
 
 
 def get_layer(net: nn.Module, name: str) -> nn.Module:

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from . import targets
-from .hooks import as_net, capture, device_of, frozen
-from .models import Model
+from .hooks import capture, device_of, frozen
+from .models import Model, as_model
 
 __all__ = ["optimize_image", "Optimized", "Objective", "objective", "class_score", "log_prob", "channel",
            "neuron", "layer_norm", "match", "gram", "style", "visualize_class", "maximize_activation",
@@ -152,16 +152,15 @@ def objective(model, spec) -> Objective:
     """An `Objective` from its one-line form (see the module doc); an Objective passes through."""
     if isinstance(spec, Objective):
         return spec
-    net = as_net(model)
+    model = as_model(model)
+    net = model.net
     if isinstance(spec, str) and ":" in spec:
         u = targets.unit(net, spec)
         return channel(u.layer, u.channel) if u.row is None else neuron(u.layer, u.channel, u.row, u.col)
     if isinstance(spec, str) and spec in dict(net.named_modules()) and spec:
         return layer_norm(spec)
-    if isinstance(model, Model):
+    if isinstance(spec, (str, int)):
         return class_score(model.class_index(spec))
-    if isinstance(spec, int):
-        return class_score(spec)
     raise TypeError(f"cannot make an objective from {spec!r}: use a class index, 'layer', 'layer:channel', "
                     f"'layer:channel:row:col' or an ll.optimize.Objective")
 
@@ -201,7 +200,7 @@ class _Fourier:
             mix = _COLOR_SQRT.to(img.device) / _COLOR_SQRT.norm(dim=0).max()
             img = torch.einsum("ij,njhw->nihw", mix, img)
         pixels = torch.sigmoid(img)
-        return self.model.normalize(pixels) if isinstance(self.model, Model) else pixels
+        return self.model.normalize(pixels)
 
 
 # ------------------------------------------------------------------------------------ the loop
@@ -242,18 +241,11 @@ def _penalty(x: torch.Tensor, l2: float, tv: float, alpha_norm: float, alpha: fl
 def _start(model, init, n: int, size: int | None, gen: torch.Generator, device) -> torch.Tensor:
     """The first image: a tensor or picture (through the model), or 'zeros', 'randn', 'uniform'."""
     if not isinstance(init, str) or init not in _STARTS:
-        if isinstance(model, Model):
-            x = model.as_input(init)
-        elif isinstance(init, torch.Tensor) and init.ndim == 4:
-            x = init
-        else:
-            raise TypeError(f"with a plain nn.Module, init must be an N×C×H×W tensor or one of {sorted(_STARTS)}; "
-                            f"got {init!r}")
-        return x.detach().to(device).float()
-    if not isinstance(model, Model) and size is None:
-        raise ValueError("with a plain nn.Module, give init as an N×C×H×W tensor")
-    shape = (n, model.channels, size or model.input_size, size or model.input_size)
-    return _STARTS[init](shape, gen).to(device)
+        return model.as_input(init).detach().to(device).float()
+    side = size or model.input_size
+    if side is None:
+        raise ValueError(f"{model.name} is a plain nn.Module: give size=, or init as an N×C×H×W tensor")
+    return _STARTS[init]((n, model.channels, side, side), gen).to(device)
 
 
 _STARTS = {"zeros": lambda shape, gen: torch.zeros(shape),
@@ -315,7 +307,8 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     snapshots   steps at which to keep a copy of the image
     seed        seeds the start noise and the jitter (nothing global is touched)
     """
-    net = as_net(model)
+    model = as_model(model)
+    net = model.net
     obj = objective(model, objective_spec)
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {_OPTIMIZERS}; got {optimizer!r}")
@@ -333,8 +326,7 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     device = device_of(net)
     gen = torch.Generator().manual_seed(seed)
     base = _start(model, init, n, size, gen, device)
-    is_model = isinstance(model, Model)
-    low, high = model.valid_range(base) if is_model else (base.new_tensor(0.0), base.new_tensor(1.0))
+    low, high = model.valid_range(base)
     std = 1 / (high - low)  # one pixel unit in normalized space is 1/std
     if max_change is not None:
         low, high = torch.maximum(low, base - max_change / std), torch.minimum(high, base + max_change / std)
@@ -439,7 +431,7 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 # ------------------------------------------------------------------------------------ the lecture methods
 def _scaled(value: float, model, reference: int = 224) -> float:
     """A length given for 224 px ImageNet input, scaled to this model's input size."""
-    side = model.input_size if isinstance(model, Model) else reference
+    side = as_model(model).input_size or reference
     return value * side / reference
 
 
@@ -466,12 +458,12 @@ def visualize_class(model, target, **kwargs) -> Optimized:
     argmax_I S_c(I) − λ‖I‖² (Simonyan et al. 2014). Settings as `maximize_activation`, and like
     CS231n the start is noise: Simonyan's zero image (init="zeros") gives SqueezeNet no gradient
     for a class whose score map is ≤ 0 everywhere (its last layer is a ReLU)."""
-    idx = model.class_index(target) if isinstance(model, Model) else int(target)
+    idx = as_model(model).class_index(target)
     return maximize_activation(model, class_score(idx), **kwargs)
 
 
-def _codes(model, x: torch.Tensor, layers) -> dict:
-    net = as_net(model)
+def _codes(model: Model, x: torch.Tensor, layers) -> dict:
+    net = model.net
     with torch.no_grad(), frozen(net), capture(net, list(layers), detach=True) as rec:
         net(x)
     return dict(rec.activations)
@@ -489,7 +481,8 @@ def invert(model, image, layer: str, *, steps: int = 200, content_weight: float 
     .7, .12) and the trained `shapes` model (layers 1, 4, 9), 0.3 ends with a lower feature loss and
     a lower TV at every layer, while 3.0 leaves late-layer reconstructions as noise.
     tv=0 gives the unregularized reconstruction; alpha_norm > 0 adds the α-norm prior (α = 6)."""
-    x0 = model.as_input(image) if isinstance(model, Model) else image
+    model = as_model(model)
+    x0 = model.as_input(image)
     target = _codes(model, x0, [layer])[layer]
     return optimize_image(model, content_weight * match(layer, target), init, n=len(x0), size=x0.shape[-1],
                           steps=steps, optimizer=optimizer, lr=lr, lr_end=lr_end, tv=tv, l2=l2,
@@ -543,8 +536,7 @@ def style_transfer(model, content, style_image, *, style_layers, style_weights, 
     the content image; from noise for a texture) but from 0.3 instead of their 3.0, as in `invert`:
     on squeezenet1_1 at 192 px, 0.3 ended with a lower objective for content weights ×0.01, ×1 and
     ×100 (−182 vs −257, −1477 vs −2527, −7152 vs −82393) and without 3.0's pixel noise."""
-    if not isinstance(model, Model):
-        raise TypeError("style_transfer needs an ll.Model (it preprocesses the two images)")
+    model = as_model(model)
     style_layers = list(style_layers)
     if len(style_weights) != len(style_layers):
         raise ValueError(f"{len(style_layers)} style layers but {len(style_weights)} style weights")
@@ -565,7 +557,8 @@ def style_transfer(model, content, style_image, *, style_layers, style_weights, 
 def pixel_change(model, x0: torch.Tensor, x1: torch.Tensor) -> dict:
     """Size of the change from x0 to x1 in pixel units (0..1 per channel), per image:
     {"linf": largest |Δ|, "l2": ‖Δ‖₂}. Multiply by 255 for 8-bit steps."""
-    d = (model.unnormalize(x1) - model.unnormalize(x0)) if isinstance(model, Model) else x1 - x0
+    model = as_model(model)
+    d = model.unnormalize(x1) - model.unnormalize(x0)
     return {"linf": d.abs().flatten(1).amax(1).cpu(), "l2": d.flatten(1).norm(dim=1).cpu()}
 
 
@@ -587,8 +580,8 @@ def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100
 
     `info` holds per image: "success" (reached), "probability" of the target, "linf" and "l2"
     (the change in pixel units, see `pixel_change`)."""
-    net = as_net(model)
-    device = device_of(net)
+    model = as_model(model)
+    device = device_of(model.net)
     start = _start(model, image, 1, kwargs.get("size"), torch.Generator().manual_seed(kwargs.get("seed", 0)), device)
     idx = torch.tensor(_classes(model, start, target), device=start.device)
 
@@ -600,8 +593,8 @@ def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100
 
     kwargs.setdefault("optimizer", "sgd_l2")
     result = optimize_image(model, log_prob(idx), start, steps=max_steps, lr=lr, stop=reached, **kwargs)
-    with torch.no_grad(), frozen(net):
-        scores = net(result.image)
+    with torch.no_grad(), frozen(model.net):
+        scores = model.net(result.image)
     result.info.update(success=reached(scores).cpu(),
                        probability=torch.softmax(scores, 1).gather(1, idx[:, None])[:, 0].cpu(),
                        **pixel_change(model, start, result.image))
@@ -613,6 +606,7 @@ def fgsm(model, x, target=None, eps: float = 8 / 255) -> torch.Tensor:
     (8/255 as torchattacks) along the sign of the gradient of the loss −log p(target | x),
     clamped to valid pixels. `target` is the true class (index, name, one per image) or None for
     the predicted class. Returns the adversarial N×C×H×W batch."""
-    x0 = model.as_input(x) if isinstance(model, Model) else x
+    model = as_model(model)
+    x0 = model.as_input(x)
     return optimize_image(model, -log_prob(_classes(model, x0, target)), x0, steps=1, optimizer="sign", lr=eps,
                           progress=False).image

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from .hooks import as_net, capture, device_of, frozen
-from .models import Model, get_layer
+from .hooks import capture, device_of, frozen
+from .models import Model, as_model, get_layer
 
 __all__ = ["receptive_field", "empirical_receptive_field", "ReceptiveField", "top_patches", "TopPatches",
            "sample_crops", "imagenette"]
@@ -131,19 +131,17 @@ class _Tracer(TorchFunctionMode):
         return out
 
 
-def _probe(model, size: int | None, dtype) -> torch.Tensor:
+def _probe(model: Model, size: int | None, dtype) -> torch.Tensor:
     """A 1×C×S×S zero input for `model` (S: `size`, default the model's input size, else 224)."""
-    net = as_net(model)
-    size = size or (model.input_size if isinstance(model, Model) else 224)
-    channels = model.channels if isinstance(model, Model) else next(
-        m.in_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d))
-    return torch.zeros(1, channels, size, size, dtype=dtype, device=device_of(net))
+    size = size or model.input_size or 224
+    return torch.zeros(1, model.channels, size, size, dtype=dtype, device=device_of(model.net))
 
 
 def receptive_field(model, layer: str, size: int | None = None) -> ReceptiveField:
     """Analytic receptive field of the units of `layer` (see the module doc), from one forward
     pass of a `size`×`size` input (default: the model's input size)."""
-    net = as_net(model)
+    model = as_model(model)
+    net = model.net
     x = _probe(model, size, torch.float32)
     tracer = _Tracer(x)
     with torch.no_grad(), frozen(net), capture(net, layer) as rec:
@@ -162,7 +160,8 @@ def empirical_receptive_field(model, layer: str, row: int, col: int, size: int |
     from the support of its input gradient. Measured on a linear twin of the network (every ReLU
     passes everything, every max pooling averages, conv weights made positive, float64), so that no
     path is switched off or cancelled and the support is the whole field. The model is not changed."""
-    net = as_net(model)
+    model = as_model(model)
+    net = model.net
     x = (_probe(model, size, torch.float64) + 1).requires_grad_(True)
 
     def stop(module, inputs, output):  # nothing after the layer is needed
@@ -259,7 +258,7 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
     normalized tensors) and keep the k largest activations of each channel in `unit` (one index,
     a list, or None for all) of `layer`, with the image and position where each occurred.
     Ties are broken by image order, then position, so results are deterministic."""
-    net = as_net(model)
+    net = as_model(model).net
     n = len(images)
     if k < 1 or n < 1:
         raise ValueError(f"need k ≥ 1 and at least one image; got k={k}, {n} images")

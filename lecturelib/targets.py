@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .hooks import as_net, frozen
-from .models import Model, get_layer
+from .hooks import frozen
+from .models import as_model, get_layer
 
 __all__ = ["Unit", "unit", "class_indices", "per_image"]
 
@@ -53,7 +53,7 @@ def unit(model, target) -> Unit | None:
     if not isinstance(target, str) or ":" not in target:
         return None
     layer, *idx = target.split(":")
-    get_layer(as_net(model), layer)  # an unknown layer raises here, with the closest names
+    get_layer(as_model(model).net, layer)  # an unknown layer raises here, with the closest names
     try:
         idx = [int(i) for i in idx]
     except ValueError:
@@ -72,27 +72,19 @@ def class_indices(model, target, logits: torch.Tensor) -> torch.Tensor:
         isinstance(target, torch.Tensor) and target.ndim == 1) else [target] * n
     if len(targets) != n:
         raise ValueError(f"got {len(targets)} targets for a batch of {n} images")
-    pred = logits.argmax(1).tolist()
-    out = []
-    for i, t in enumerate(targets):
-        if t is None:
-            out.append(pred[i])
-        elif isinstance(model, Model):
-            out.append(model.class_index(t))
-        elif isinstance(t, str):
-            raise TypeError(f"class names need an ll.Model; with a plain nn.Module pass an index (got {t!r})")
-        elif not 0 <= int(t) < classes:
-            raise IndexError(f"class index {int(t)} is out of range: the model has classes 0..{classes - 1}")
-        else:
-            out.append(int(t))
+    model = as_model(model)
+    out = [p if t is None else model.class_index(t) for t, p in zip(targets, logits.argmax(1).tolist())]
+    for i in out:
+        if not 0 <= i < classes:
+            raise IndexError(f"class index {i} is out of range: the model has classes 0..{classes - 1}")
     return torch.tensor(out, device=logits.device)
 
 
 def per_image(model, x: torch.Tensor, target) -> list:
     """`target` resolved once on the clean batch `x`: one class index per image, or the unit
     target repeated."""
+    model = as_model(model)
     if unit(model, target) is not None:
         return [target] * len(x)
-    net = as_net(model)
-    with torch.no_grad(), frozen(net):
-        return class_indices(model, target, net(x)).tolist()
+    with torch.no_grad(), frozen(model.net):
+        return class_indices(model, target, model.net(x)).tolist()
