@@ -33,7 +33,8 @@ from .models import Model, as_model
 
 __all__ = ["optimize_image", "Optimized", "Objective", "objective", "class_score", "log_prob", "channel",
            "neuron", "layer_norm", "match", "gram", "style", "visualize_class", "maximize_activation",
-           "invert", "deepdream", "style_transfer", "fooling_image", "fgsm", "pixel_change", "STYLE_SETTINGS"]
+           "invert", "deepdream", "style_transfer", "fooling_image", "fgsm", "pixel_change", "STYLE_SETTINGS",
+           "Pixels", "Fourier", "Knobs", "PARAMETERIZATIONS"]
 
 OUTPUT = ""  # the key of the network's output among the activations an objective sees
 
@@ -165,33 +166,79 @@ def objective(model, spec) -> Objective:
                     f"'layer:channel:row:col' or an ll.optimize.Objective")
 
 
-# ------------------------------------------------------------------------------------ parameterizations
-class _Pixels:
-    """The image itself (normalized space) is the parameter."""
+@dataclass
+class Knobs:
+    """The loop's settings that a parameterization uses, or refuses."""
+    optimizer: str
+    low: torch.Tensor          # valid range in normalized space (narrowed by max_change)
+    high: torch.Tensor
+    std: torch.Tensor          # one pixel unit in normalized space is 1/std
+    clamp: bool
+    max_change: float | None
+    blur_every: int
+    blur_sigma: float
+    octaves: int
+    from_picture: bool         # init was a picture or tensor, not a noise name
 
-    def __init__(self, x: torch.Tensor):
-        self.x = x.detach().clone().requires_grad_(True)
+
+_MAX_CHANGE = "max_change bounds the change from the start image: use param='pixels' and octaves=1"
+
+
+class Pixels:
+    """The image itself (normalized space) is the parameter. After each gradient: the step rule's
+    rescaling, and no change for images that are done. After each step: a blur every
+    `blur_every` steps, then clamping to the valid range (with `max_change`, the L∞ ball around
+    the start: projected gradient ascent)."""
+
+    @staticmethod
+    def check(k: Knobs) -> None:
+        if k.max_change is not None and k.octaves > 1:
+            raise ValueError(_MAX_CHANGE)
+
+    def __init__(self, start: torch.Tensor, model: Model, gen: torch.Generator, k: Knobs):
+        self.x, self.k = start.detach().clone().requires_grad_(True), k
         self.params = [self.x]
 
     def image(self) -> torch.Tensor:
         return self.x
+
+    def image_gradient(self) -> torch.Tensor | None:
+        return self.x.grad
+
+    def after_gradient(self, done: torch.Tensor) -> None:
+        self.x.grad = _rescale(self.x.grad, self.k.optimizer, self.k.std) * (~done).view(-1, 1, 1, 1)
+
+    @torch.no_grad()
+    def after_step(self, i: int) -> None:
+        if self.k.blur_every and (i + 1) % self.k.blur_every == 0:
+            self.x.copy_(_blur(self.x, self.k.blur_sigma))
+        if self.k.clamp or self.k.max_change is not None:
+            self.x.copy_(torch.maximum(torch.minimum(self.x, self.k.high), self.k.low))
 
 
 # The square root of ImageNet's colour covariance, as published with lucid (Olah et al., 2017).
 _COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 
 
-class _Fourier:
+class Fourier:
     """A spectrum scaled by 1/frequency (natural images' falloff) per decorrelated colour channel;
-    the image is sigmoid(colour mix(inverse FFT)), so it is always a valid picture."""
+    the image is sigmoid(colour mix(inverse FFT)), so it is always a valid picture: no clamp, no
+    blur, no step rescaling. It starts from noise at one scale."""
 
-    def __init__(self, model, shape, gen: torch.Generator, device, sd: float = 0.01):
-        n, c, h, w = shape
+    @staticmethod
+    def check(k: Knobs) -> None:
+        if k.max_change is not None:
+            raise ValueError(_MAX_CHANGE)
+        if k.octaves > 1 or k.from_picture:
+            raise ValueError("the fourier parameterization starts from noise at one scale: use init='randn', octaves=1")
+
+    def __init__(self, start: torch.Tensor, model: Model, gen: torch.Generator, k: Knobs, sd: float = 0.01):
+        n, c, h, w = start.shape
         freq = torch.sqrt(torch.fft.fftfreq(h)[:, None] ** 2 + torch.fft.rfftfreq(w)[None] ** 2)
-        self.scale = (1.0 / freq.clamp(min=1.0 / max(h, w))).to(device)
+        self.scale = (1.0 / freq.clamp(min=1.0 / max(h, w))).to(start.device)
         self.size, self.model = (h, w), model
         spectrum = torch.randn(n, c, h, w // 2 + 1, 2, generator=gen) * sd
-        self.spectrum = spectrum.to(device).requires_grad_(True)
+        self.spectrum = spectrum.to(start.device).requires_grad_(True)
         self.params = [self.spectrum]
 
     def image(self) -> torch.Tensor:
@@ -199,8 +246,21 @@ class _Fourier:
         if img.shape[1] == 3:
             mix = _COLOR_SQRT.to(img.device) / _COLOR_SQRT.norm(dim=0).max()
             img = torch.einsum("ij,njhw->nihw", mix, img)
-        pixels = torch.sigmoid(img)
-        return self.model.normalize(pixels)
+        return self.model.normalize(torch.sigmoid(img))
+
+    def image_gradient(self) -> None:
+        return None  # the gradient lives in the spectrum
+
+    def after_gradient(self, done: torch.Tensor) -> None:
+        pass
+
+    def after_step(self, i: int) -> None:
+        pass
+
+
+# A new parameterization is a class with check, params, image, image_gradient, after_gradient and
+# after_step; optimize_image takes it by name here or as the class itself (param=MyParameterization).
+PARAMETERIZATIONS = {"pixels": Pixels, "fourier": Fourier}
 
 
 # ------------------------------------------------------------------------------------ the loop
@@ -301,7 +361,8 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
                 many steps that is projected gradient ascent (PGD); pixels and one octave only
     octaves     >1: optimize at sizes shrinking by `octave_scale`, coarse to fine; each finer
                 octave starts from the start image plus the detail added so far
-    param       "pixels" or "fourier"
+    param       "pixels", "fourier", or a parameterization class (see `Pixels`, `PARAMETERIZATIONS`);
+                it decides what the optimizer changes and what happens after each gradient and step
     stop        fn(class scores N×K) → N bools: images that are done stop changing; the loop
                 ends when all are done
     snapshots   steps at which to keep a copy of the image
@@ -312,17 +373,14 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     obj = objective(model, objective_spec)
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {_OPTIMIZERS}; got {optimizer!r}")
-    if param not in ("pixels", "fourier"):
-        raise ValueError(f"param must be 'pixels' or 'fourier'; got {param!r}")
+    kind = PARAMETERIZATIONS.get(param, param) if isinstance(param, str) else param
+    if not isinstance(kind, type):
+        raise ValueError(f"param must be one of {sorted(PARAMETERIZATIONS)} or a parameterization class; got {param!r}")
     if steps < 0 or octaves < 1 or jitter < 0 or blur_every < 0:
         raise ValueError(f"steps ≥ 0, octaves ≥ 1, jitter ≥ 0 and blur_every ≥ 0; got {steps}, {octaves}, "
                          f"{jitter}, {blur_every}")
     if stop is not None and optimizer == "lbfgs":
         raise ValueError("stop= needs a step rule that takes one step at a time; L-BFGS does not support it")
-    if max_change is not None and (octaves > 1 or param != "pixels"):
-        raise ValueError("max_change bounds the change from the start image: use param='pixels' and octaves=1")
-    if param == "fourier" and (octaves > 1 or not isinstance(init, str)):
-        raise ValueError("the fourier parameterization starts from noise at one scale: use init='randn', octaves=1")
     device = device_of(net)
     gen = torch.Generator().manual_seed(seed)
     base = _start(model, init, n, size, gen, device)
@@ -330,6 +388,9 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     std = 1 / (high - low)  # one pixel unit in normalized space is 1/std
     if max_change is not None:
         low, high = torch.maximum(low, base - max_change / std), torch.minimum(high, base + max_change / std)
+    knobs = Knobs(optimizer, low, high, std, clamp, max_change, blur_every, blur_sigma, octaves,
+                  from_picture=not isinstance(init, str))
+    kind.check(knobs)
     sizes = [tuple(max(1, round(s / octave_scale ** k)) for s in base.shape[2:]) for k in reversed(range(octaves))]
     total = steps * octaves
     if progress is None:
@@ -351,7 +412,7 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
                                                                                  align_corners=False)
                 start = base_o if prev is None else base_o + F.interpolate(prev - prev_base, hw, mode="bilinear",
                                                                             align_corners=False)
-                p = _Pixels(start) if param == "pixels" else _Fourier(model, base.shape, gen, device)
+                p = kind(start, model, gen, knobs)
                 rate = _DEFAULT_LR[optimizer](start[0].numel()) if lr is None else lr
                 opt = (torch.optim.LBFGS(p.params, lr=rate, max_iter=1) if optimizer == "lbfgs" else
                        torch.optim.Adam(p.params, lr=rate) if optimizer == "adam" else torch.optim.SGD(p.params, lr=rate))
@@ -378,20 +439,16 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
                         opt.step(closure)
                     else:
                         closure()
-                        if i == 0 and param == "pixels" and level == 0:
-                            _warn_if_dead(p.x.grad, obj, done)
+                        if i == 0 and level == 0 and p.image_gradient() is not None:
+                            _warn_if_dead(p.image_gradient(), obj, done)
                         if stop is not None:
                             done |= torch.as_tensor(stop(seen["out"]), device=device).reshape(-1)
                             if bool(done.all()):
                                 break
-                        if param == "pixels":
-                            p.x.grad = _rescale(p.x.grad, optimizer, std) * (~done).view(-1, 1, 1, 1)
+                        p.after_gradient(done)
                         opt.step()
+                    p.after_step(i)
                     with torch.no_grad():
-                        if param == "pixels" and blur_every and (i + 1) % blur_every == 0:
-                            p.x.copy_(_blur(p.x, blur_sigma))
-                        if param == "pixels" and (clamp or max_change is not None):
-                            p.x.copy_(torch.maximum(torch.minimum(p.x, high), low))
                         image = p.image().detach()
                     result.history.append(float(seen["value"].mean()))
                     result.penalties.append(float(seen["penalty"].mean()))

@@ -235,3 +235,37 @@ def test_architectures(name, layer):
         d = ll.deepdream(model, r.image, layer, octaves=2, steps=2, progress=False)
     assert r.history[-1] > r.history[0] and d.image.shape == r.image.shape
     assert_untouched(model, before)
+
+
+def test_a_new_parameterization_is_a_class(shapes_model):
+    """The loop's extension point: pixels = (tanh(p) + 1) / 2 is always a valid picture, so it needs
+    no clamp; the class says so, and the loop runs it without a new flag."""
+    class Tanh:
+        @staticmethod
+        def check(knobs):
+            if knobs.max_change is not None:
+                raise ValueError("Tanh has no L∞ ball")
+
+        def __init__(self, start, model, gen, knobs):
+            self.model, self.p = model, torch.zeros_like(start).requires_grad_(True)
+            self.params = [self.p]
+
+        def image(self):
+            return self.model.normalize((torch.tanh(self.p) + 1) / 2)
+
+        def image_gradient(self):
+            return None
+
+        def after_gradient(self, done):
+            pass
+
+        def after_step(self, i):
+            pass
+    r = ll.optimize_image(shapes_model, "8:21", "zeros", param=Tanh, steps=30, progress=False)
+    assert r.history[-1] > r.history[0] + 0.1
+    low, high = shapes_model.valid_range(r.image)
+    assert ((r.image >= low - 1e-5) & (r.image <= high + 1e-5)).all()
+    with pytest.raises(ValueError, match="no L∞ ball"):
+        ll.optimize_image(shapes_model, "8:21", "zeros", param=Tanh, max_change=0.1, steps=1)
+    with pytest.raises(ValueError, match="param must be one of"):
+        ll.optimize_image(shapes_model, "8:21", param="wavelets", steps=1)
