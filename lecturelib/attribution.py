@@ -287,8 +287,7 @@ def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline
             0.25) kept SSIM 0.94 (median of 32) to the exact map on the trained `shapes` model;
             `python -m lecturelib bench` measures speed and SSIM on yours;
             "auto": incremental or naive, whichever ran the faster of one timed batch each, after
-            a warm-up batch each (a
-            network torch.fx cannot read runs naive).
+            a warm-up batch each (a network torch.fx cannot read runs naive).
     `progress` shows a bar (default: when there are more than 8 batches)."""
     model, x = _door(model, x)
     net = model.net
