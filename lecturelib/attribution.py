@@ -20,7 +20,6 @@ ReLU6, sigmoid, ...) get a warning: the rule cannot apply there, and their gradi
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 import warnings
 

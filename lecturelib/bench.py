@@ -114,7 +114,7 @@ def optimize_rows() -> list[tuple]:
          "< 60 s")]:
         seconds, rss = in_fresh_process(f"t = time.perf_counter()\n{code}\nprint(time.perf_counter() - t, peak_rss_mb())")
         rows.append((f"{what}, squeezenet1_1", f"{seconds:.1f} s", target))
-        rows.append((f"  peak RSS of that process", f"{rss:.0f} MB", "< 1500 MB"))
+        rows.append(("  peak RSS of that process", f"{rss:.0f} MB", "< 1500 MB"))
     return rows
 
 

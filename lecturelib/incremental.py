@@ -111,7 +111,7 @@ class Incremental:
             self.graph = torch.fx.symbolic_trace(net).graph
         except Exception as e:  # control flow on tensor values, or a module torch.fx cannot read
             raise Unsupported(f"torch.fx cannot trace {type(net).__name__}: {str(e).splitlines()[0]}") from None
-        self.net, self.tau = net, tau
+        self.tau = tau
         self.modules = dict(net.named_modules())
         self.notes: list[str] = []
         self.boxes: dict[str, tuple] = {}
@@ -192,7 +192,7 @@ class Incremental:
         module = self.modules.get(node.target) if node.op == "call_module" else None
         inputs = [state.get(a) for a in node.all_input_nodes]
         if not any(isinstance(s, torch.Tensor) for s in inputs):  # only boxes come in
-            source = state[node.args[0]] if node.args and isinstance(node.args[0], torch.fx.Node) else None
+            source = state.get(node.args[0]) if node.args and isinstance(node.args[0], torch.fx.Node) else None
             geometry = _geometry(module) if module is not None else None
             if geometry is not None and isinstance(source, Patch) and len(node.all_input_nodes) == 1:
                 return self._windowed(node, source, *geometry)

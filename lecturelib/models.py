@@ -192,7 +192,8 @@ class Model:
         The shorter side is resized to `size` (default `input_size`), then the centre is cropped
         to a square. Raises if the image or `size` is smaller than the model accepts."""
         if self.plain:
-            raise TypeError(f"{self.name} is a plain nn.Module: it takes an N×C×H×W tensor, not {type(img).__name__} "
+            what = f"a tensor of shape {tuple(img.shape)}" if isinstance(img, torch.Tensor) else type(img).__name__
+            raise TypeError(f"{self.name} is a plain nn.Module: it takes a float N×C×H×W tensor, not {what} "
                             f"(load it with ll.load_model, or build an ll.Model, to preprocess pictures)")
         if isinstance(img, (list, tuple)):
             return torch.cat([self.preprocess(i, size) for i in img])

@@ -17,7 +17,6 @@ k strongest activations seen so far: memory does not grow with the number of ima
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from dataclasses import dataclass
 

@@ -1,5 +1,4 @@
 import http.server
-import os
 import subprocess
 import sys
 import threading

@@ -174,3 +174,19 @@ def test_bad_method_and_knobs_are_explained(shapes_model):
         at.occlusion(shapes_model, x, 0, method="approximate", tau=0.0)
     with pytest.raises(ValueError, match="tau"):
         Incremental(shapes_model.net, x, tau=1.5)
+
+
+def test_a_clean_input_meets_a_changed_one():
+    """x + c where c does not depend on the input (a learned bias map): the sum's box reads c from its
+    clean value; and a conv output added to a constant stays exact."""
+    class Biased(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.bias_map = nn.Parameter(torch.randn(1, 4, 10, 10))
+            self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+        def forward(self, x):
+            return self.head(self.bias_map + torch.relu(self.conv(x)))
+    torch.manual_seed(0)
+    assert_same_scores(Biased().eval(), torch.randn(1, 3, 10, 10), window=3, stride=2)
