@@ -2,7 +2,7 @@
 
     import lecturelib as ll
     device = ll.setup()              # seeds, threads, device, plot defaults; prints one line
-    model = ll.load_model()          # squeezenet1_1 (or "alexnet", "digits", "shapes", ...)
+    model = ll.load_model()          # efficientnet_lite0 (or "efficientnet_lite2", "squeezenet1_1", "digits", "shapes", ...)
     img = ll.load_image("chelsea")
     model.predict(img)
 
@@ -14,7 +14,7 @@ from .attribution import (deconvnet, grad_cam, guided_backprop, guided_grad_cam,
 from .env import allow_untrained, available_cpus, default_device, param, quick_mode
 from .session import setup
 from .hooks import capture, frozen, hook_count
-from .images import load_image, sample_names
+from .images import load_image, sample_boxes, sample_names
 from .lookup import NameNotFound
 from .embed import features, nearest
 from .patches import receptive_field, top_patches

@@ -14,12 +14,15 @@ Input-shaped methods return N×C×H×W; map methods (Grad-CAM, occlusion) return
 Guided backprop and deconvnet change the backward pass at every ReLU. They do it with a
 TorchFunctionMode that sees every relu call of the forward pass (nn.ReLU modules, in-place ones as
 in ResNet, one module called twice, and functional F.relu as in torchvision's GoogLeNet), so no
-module hook is needed and nothing is left on the model. Activations that are not ReLUs (SiLU, GELU,
-ReLU6, sigmoid, ...) get a warning: the rule cannot apply there, and their gradient is left as is.
+module hook is needed and nothing is left on the model. ReLU6 (min(max(x, 0), 6), EfficientNet-Lite's
+and MobileNet's activation; nn.ReLU6 calls hardtanh(x, 0, 6)) is a ReLU with a ceiling and gets the
+same rules, with "the unit passes the signal" meaning 0 < x < 6. Other activations (SiLU, GELU,
+sigmoid, ...) get a warning: the rule cannot apply there, and their gradient is left as is.
 """
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import warnings
 
@@ -34,7 +37,8 @@ from .incremental import Incremental, Unsupported
 from .models import Model, as_model
 
 __all__ = ["saliency", "guided_backprop", "deconvnet", "grad_cam", "guided_grad_cam", "occlusion",
-           "integrated_gradients", "smoothgrad", "max_abs", "grabcut", "backward_rule", "mass_in_mask"]
+           "integrated_gradients", "smoothgrad", "max_abs", "grabcut", "backward_rule", "mass_in_mask",
+           "weight_layers", "randomized", "completeness_warning"]
 
 
 # ------------------------------------------------------------------------------------ inputs and targets
@@ -79,38 +83,52 @@ def _gradient(model, x: torch.Tensor, target, mode: TorchFunctionMode | None = N
 
 # ------------------------------------------------------------------------------------ ReLU backward rules
 class _Rule(torch.autograd.Function):
-    """relu(x) forward; backward by `rule`:
-         backprop  g · [x > 0]          (the ordinary gradient)
-         deconvnet relu(g)              (Zeiler & Fergus: ignore the forward signal)
-         guided    relu(g) · [x > 0]    (Springenberg et al.: both)"""
+    """min(relu(x), top) forward (top = ∞: ReLU; 6: ReLU6); backward by `rule`, where the unit
+    passes the signal when 0 < x < top:
+         backprop  g · [0 < x < top]          (the ordinary gradient)
+         deconvnet relu(g)                    (Zeiler & Fergus: ignore the forward signal)
+         guided    relu(g) · [0 < x < top]    (Springenberg et al.: both)"""
 
     @staticmethod
-    def forward(ctx, x, rule):
+    def forward(ctx, x, rule, top=math.inf):
         ctx.rule = rule
-        out = x.clamp(min=0)
-        ctx.save_for_backward(out > 0)
+        out = x.clamp(min=0) if top == math.inf else x.clamp(0, top)
+        ctx.save_for_backward((x > 0) & (x < top))
         return out
 
     @staticmethod
     def backward(ctx, g):
         (positive,) = ctx.saved_tensors
         if ctx.rule == "backprop":
-            return g * positive, None
+            return g * positive, None, None
         if ctx.rule == "deconvnet":
-            return g.clamp(min=0), None
-        return g.clamp(min=0) * positive, None
+            return g.clamp(min=0), None, None
+        return g.clamp(min=0) * positive, None, None
 
 
 _RELUS = {F.relu, torch.relu, torch.Tensor.relu}
 _RELUS_INPLACE = {F.relu_, torch.relu_, torch.Tensor.relu_}
-_OTHER_ACTIVATIONS = {F.relu6, F.silu, F.gelu, F.elu, F.selu, F.celu, F.leaky_relu, F.hardswish, F.hardsigmoid,
+_OTHER_ACTIVATIONS = {F.silu, F.gelu, F.elu, F.selu, F.celu, F.leaky_relu, F.hardswish, F.hardsigmoid,
                       F.hardtanh, F.mish, F.softplus, F.sigmoid, F.tanh, torch.sigmoid, torch.tanh,
                       torch.Tensor.sigmoid, torch.Tensor.tanh, F.prelu, F.rrelu, F.glu, F.logsigmoid}
 
 
+def _relu_ceiling(func, args, kwargs) -> float | None:
+    """∞ for a ReLU call, the ceiling for ReLU6 and hardtanh(x, 0, top), None for anything else."""
+    if func in _RELUS or func in _RELUS_INPLACE:
+        return math.inf
+    if func is F.relu6:
+        return 6.0
+    if func is F.hardtanh:
+        low = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
+        high = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
+        return float(high) if low == 0 and high > 0 else None
+    return None
+
+
 class backward_rule(TorchFunctionMode):
-    """Inside `with backward_rule("guided"):` every relu of a forward pass back-propagates by the
-    rule (see `_Rule`). `.relus` counts the ReLUs seen; `.others` names other activations met."""
+    """Inside `with backward_rule("guided"):` every ReLU (and ReLU6) of a forward pass back-propagates
+    by the rule (see `_Rule`). `.relus` counts those seen; `.others` names other activations met."""
 
     def __init__(self, rule: str):
         super().__init__()
@@ -120,14 +138,17 @@ class backward_rule(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        inplace = func in _RELUS_INPLACE or kwargs.get("inplace", False) or (func is F.relu and len(args) > 1 and args[1])
-        if func in _RELUS or func in _RELUS_INPLACE:
+        positional = {F.relu: 1, F.relu6: 1, F.hardtanh: 3}.get(func)  # where `inplace` sits among the arguments
+        inplace = func in _RELUS_INPLACE or kwargs.get("inplace", False) or bool(
+            positional and len(args) > positional and args[positional])
+        top = _relu_ceiling(func, args, kwargs)
+        if top is not None:
             self.relus += 1
             x = args[0]
-            out = _Rule.apply(x, self.rule)
+            out = _Rule.apply(x, self.rule, top)
             # in-place variants also write into x, for code that ignores the return value
             return x.copy_(out) if inplace else out
-        if func in _OTHER_ACTIVATIONS:
+        if func in _OTHER_ACTIVATIONS or func is F.hardtanh or func is F.relu6:
             self.others.add(getattr(func, "__name__", str(func)))
         return func(*args, **kwargs)
 
@@ -212,6 +233,15 @@ def smoothgrad(model, x, target=None, samples: int = 25, noise: float = 0.15, ba
     return torch.stack(out)
 
 
+COMPLETENESS_TOLERANCE = 0.01
+
+
+def completeness_warning(delta: float, gap: float, steps: int) -> str:
+    return (f"integrated gradients: the attributions miss completeness by {abs(delta):.3g} of S(x) − S(x') = {gap:.3g} "
+            f"({abs(delta) / max(abs(gap), 1e-12):.1%}, above {COMPLETENESS_TOLERANCE:.0%}) with steps={steps}; "
+            f"use more steps")
+
+
 def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, batch_size: int = 50,
                          return_delta: bool = False):
     """Integrated gradients (Sundararajan et al. 2017): (x − x') · ∫₀¹ ∂S/∂x(x' + α(x − x')) dα,
@@ -219,7 +249,9 @@ def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, 
 
     baseline x': None → zeros in normalized space (the mean colour, a grey image), a number, or a
     tensor like x. Returns N×C×H×W; with return_delta, also the completeness error per image,
-    Σ attributions − (S(x) − S(x')), which shrinks as `steps` grows."""
+    Σ attributions − (S(x) − S(x')), which shrinks as `steps` grows. The error is always checked:
+    above 1 % of |S(x) − S(x')| a warning says so and suggests more steps (a real ImageNet network,
+    with its sharp ReLU6 corners, needs far more steps than a small course model)."""
     model, x = _door(model, x)
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be ≥ 1; got {steps}, {batch_size}")
@@ -234,10 +266,12 @@ def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, 
             total += _gradient(model, path, t).sum(0)
         attr = (xi - bi) * total / steps
         attrs.append(attr)
-        if return_delta:
-            with torch.no_grad():
-                s = score(model, torch.stack([xi, bi]), t)
-            deltas.append(float(attr.sum() - (s[0] - s[1])))
+        with torch.no_grad(), frozen(model.net):
+            s = score(model, torch.stack([xi, bi]), t)
+        deltas.append(float(attr.sum() - (s[0] - s[1])))
+        gap = float(s[0] - s[1])
+        if abs(deltas[-1]) > COMPLETENESS_TOLERANCE * abs(gap):
+            warnings.warn(completeness_warning(deltas[-1], gap, steps), stacklevel=2)
     attrs = torch.stack(attrs)
     return (attrs, torch.tensor(deltas)) if return_delta else attrs
 
@@ -340,8 +374,12 @@ class _Occluder:
             try:
                 self.incremental = Incremental(net, x, tau)
             except Unsupported as e:
-                if method != "auto":
-                    warnings.warn(f"{e}; occlusion runs naive (every occluded copy through the whole network)")
+                then = {"auto": "auto chose naive: every occluded copy runs through the whole network",
+                        "incremental": "occlusion runs naive: every occluded copy through the whole network "
+                                       "(the same map, without the speed-up)",
+                        "approximate": "approximate occlusion computes each window through the whole network "
+                                       "(no box is capped); the coarse pass and the fine drill-down still apply"}
+                warnings.warn(f"{e}; {then[method]}", stacklevel=3)
                 self.method = "naive"
 
     def drops(self, chunk: list, method: str) -> list:
@@ -419,15 +457,25 @@ def mass_in_mask(attr_map: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------ is it right?
+def weight_layers(net) -> list:
+    """The layers that hold learned weights a student counts as layers: convolutions and linear
+    layers, in definition order (normalization layers are not counted: they rescale, they do not mix)."""
+    norms = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
+    return [m for m in net.modules() if hasattr(m, "reset_parameters") and not isinstance(m, norms)
+            and any(True for _ in m.parameters(recurse=False))]
+
+
 def randomized(model, layers: int, seed: int = 0) -> Model:
-    """A copy of `model` whose last `layers` parameterized layers (in definition order) have
+    """A copy of `model` whose last `layers` weight layers (convolutions and linear layers, in
+    definition order; `weight_layers`) have
     fresh random weights: the model-randomization sanity check of Adebayo et al. (2018).
     An explanation that barely changes when the top layers are randomized does not explain the model."""
     import copy
     twin = copy.deepcopy(as_model(model))
-    resettable = [m for m in twin.net.modules() if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
+    resettable = weight_layers(twin.net)
     if not 0 <= layers <= len(resettable):
-        raise ValueError(f"{model.name} has {len(resettable)} parameterized layers; got layers={layers}")
+        raise ValueError(f"{model.name} has {len(resettable)} weight layers (convolutions and linear layers); "
+                         f"got layers={layers}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for m in resettable[len(resettable) - layers:]:

@@ -21,11 +21,11 @@ def doctor() -> int:
     print(f"quick mode   {'on' if env.quick_mode() else 'off'} (LECTURELIB_QUICK)")
     print(f"untrained ok {'yes' if env.allow_untrained() else 'no'} (LECTURELIB_ALLOW_UNTRAINED)")
     print(f"torch cache  {torch.hub.get_dir()}")
-    for name in (*SPECS, *models.COURSE_TORCHVISION):
-        print(f"  {name:14s} {models.weights_status(name)}")
+    for name in (*SPECS, *models.LITE, *models.COURSE_TORCHVISION):
+        print(f"  {name:18s} {models.weights_status(name)}")
     from .charrnn import weights_file
     shipped = weights_file().exists()
-    print(f"  {'charrnn':14s} {'shipped with lecturelib' if shipped else 'missing (python -m lecturelib train charrnn)'}")
+    print(f"  {'charrnn':18s} {'shipped with lecturelib' if shipped else 'missing (python -m lecturelib train charrnn)'}")
     return 0
 
 
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check the environment")
     p = sub.add_parser("fetch", help="download ImageNet weights into torchvision's cache")
-    p.add_argument("models", nargs="*", help="model names (default: squeezenet1_1)")
+    p.add_argument("models", nargs="*", help="model names (default: efficientnet_lite0, which needs no download)")
     p = sub.add_parser("train", help="train a course model and save its weights into the package")
     p.add_argument("name", choices=[*SPECS, "charrnn"])
     p.add_argument("--out", help="weights file (default: lecturelib/weights/NAME.pt)")

@@ -48,11 +48,21 @@ SAMPLES = {
     "camera": _skimage("camera"), "cat": _skimage("cat"),
     "immunohistochemistry": _skimage("immunohistochemistry"),   # a stained tissue section: a colour texture
     "grace_hopper": _grace_hopper, "china": _sklearn("china"), "flower": _sklearn("flower"),
+    "motorcycle": lambda: __import__("skimage.data").data.stereo_motorcycle()[0],  # the left view of a stereo pair
 }
 
 
 def sample_names() -> list[str]:
     return sorted(SAMPLES)
+
+
+def sample_boxes() -> dict:
+    """{sample name: {"box": [left, top, right, bottom], "object": what was boxed, "classes": [...]}}:
+    hand-drawn boxes of the object in 8 sample photos, in the original image's pixels
+    (data/sample_boxes.md says how they were drawn). `Model.box_mask(name)` maps one to a model's input."""
+    import json
+    from importlib import resources
+    return json.loads((resources.files("lecturelib") / "weights" / "sample_boxes.json").read_text())["boxes"]
 
 
 def cache_dir() -> pathlib.Path:

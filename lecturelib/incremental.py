@@ -100,6 +100,23 @@ def _geometry(module: nn.Module):
     return None
 
 
+def _constant_pad(node, module) -> tuple[int, int] | None:
+    """(top, left) of a constant padding of a map's last two axes (nn.ZeroPad2d, nn.ConstantPad2d,
+    F.pad(x, [left, right, top, bottom]) in "constant" mode), or None for anything else."""
+    if isinstance(module, (nn.ZeroPad2d, nn.ConstantPad2d)):
+        pads = module.padding
+    elif node.op == "call_function" and node.target is F.pad:
+        pads = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
+        mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+        if mode != "constant" or not isinstance(pads, (tuple, list)) or len(pads) != 4 \
+                or not all(isinstance(p, int) for p in pads):
+            return None
+    else:
+        return None
+    left, right, top, bottom = pads
+    return (top, left) if min(pads) >= 0 else None  # a negative pad crops: not a shift
+
+
 class Incremental:
     """Occluded forward passes of `net` (an nn.Module, eval mode) around one clean image `x` (1×C×H×W).
     `tau` in (0, 1]: 1 is exact; below 1 caps every changed box at tau × its layer's size."""
@@ -179,10 +196,12 @@ class Incremental:
     def _full(self, node, state, batch: int) -> torch.Tensor:
         """The node's output for every window, as a full B×… tensor."""
         s = state.get(node)
-        if isinstance(s, Patch):
-            height, width = self.clean[node].shape[2:]
-            ar_h, ar_w = (torch.arange(n, device=s.r0.device).expand(batch, n) for n in (height, width))
-            return _region(self.clean[node], s, ar_h, ar_w)
+        if isinstance(s, Patch):  # B copies of the clean map with each box written in: a copy, as naive's batch
+            out = self.clean[node].expand(batch, *self.clean[node].shape[1:]).clone()
+            h, w = s.values.shape[2:]
+            for b, (r, c) in enumerate(zip(s.r0.tolist(), s.c0.tolist())):
+                out[b, :, r:r + h, c:c + w] = s.values[b]
+            return out
         if s is not None:
             return s
         value = self.clean[node]
@@ -196,6 +215,10 @@ class Incremental:
             geometry = _geometry(module) if module is not None else None
             if geometry is not None and isinstance(source, Patch) and len(node.all_input_nodes) == 1:
                 return self._windowed(node, source, *geometry)
+            shift = _constant_pad(node, module)
+            if shift is not None and isinstance(source, Patch) and len(node.all_input_nodes) == 1:
+                top, left = shift  # the padded border is constant: the box only moves
+                return Patch(source.values, source.r0 + top, source.c0 + left)
             if isinstance(source, Patch) and len(node.all_input_nodes) == 1 and self._pointwise(node, module):
                 args, kwargs = self._args(node, lambda a: source.values)
                 return Patch(self._call(node, args, kwargs), source.r0, source.c0)

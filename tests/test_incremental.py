@@ -143,9 +143,11 @@ def test_untraceable_net_runs_naive_with_a_note():
     with pytest.warns(UserWarning, match="runs naive"):
         m = at.occlusion(net, x, 0, window=2, stride=2, method="incremental")
     assert torch.equal(m, at.occlusion(net, x, 0, window=2, stride=2, method="naive"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        at.occlusion(net, x, 0, window=2, stride=2, method="auto")  # auto falls back quietly
+    with pytest.warns(UserWarning, match="auto chose naive"):  # auto says which way it went
+        at.occlusion(net, x, 0, window=2, stride=2, method="auto")
+    with pytest.warns(UserWarning, match="no box is capped") as seen:
+        at.occlusion(net, x, 0, window=2, stride=2, method="approximate")
+    assert not any("runs naive" in str(w.message) for w in seen)  # approximate never claims the naive map
 
 
 def test_layer_without_box_rule_runs_in_full_with_a_note():
