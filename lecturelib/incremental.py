@@ -236,7 +236,7 @@ class Incremental:
         if target is not None and target is not node.target:  # an in-place add on broadcast inputs: out of place
             return target(*args, **kwargs)
         out = self._call(node, args, kwargs)
-        self._record(node, module, out.shape[2:] if out.ndim == 4 else None)
+        self._record(node, module, out.shape[2:] if isinstance(out, torch.Tensor) and out.ndim == 4 else None)
         return out
 
     def _pointwise(self, node, module) -> bool:
@@ -284,7 +284,8 @@ class Incremental:
         """An element-wise operation or a channel concatenation of maps of one size: computed on the
         smallest box that holds every input's box."""
         parts = list(node.args[0]) if node.target is torch.cat else list(node.args[:2])
-        size = self.clean[node].shape[2:] if self.clean[node].ndim == 4 else None
+        clean = self.clean[node]
+        size = clean.shape[2:] if isinstance(clean, torch.Tensor) and clean.ndim == 4 else None
         patches = [state[a] for a in parts if isinstance(a, torch.fx.Node) and a in state]
         if size is None or any(isinstance(a, torch.fx.Node) and self.clean[a].shape[2:] != size for a in parts):
             return None

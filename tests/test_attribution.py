@@ -41,6 +41,36 @@ def test_relu_rules_worked_example(relu):
     assert at.guided_backprop(net, x, 0)[0, 0].tolist() == EXPECTED["guided"]
 
 
+class FunctionalRelu6(nn.Module):
+    def forward(self, x):
+        return F.relu6(x)
+
+
+@pytest.mark.parametrize("relu6", [nn.ReLU6(), nn.ReLU6(inplace=True), nn.Hardtanh(0, 6), FunctionalRelu6()])
+def test_relu6_rules_worked_example(relu6):
+    """ReLU6 (EfficientNet-Lite's activation) passes the signal where 0 < x < 6: the worked example
+    with two inputs moved above the ceiling (5 → 7, 4 → 6.5) loses their gradient in backprop and
+    guided backprop, while the deconvnet, which ignores the forward signal, keeps it."""
+    net = relu_then_linear(relu6)
+    x = RELU_IN.clone()
+    x[0, 2], x[2, 2] = 7.0, 6.5
+    x = x.reshape(1, 1, 3, 3)
+    expected = {k: [row[:] for row in v] for k, v in EXPECTED.items()}
+    for k in ("backprop", "guided"):
+        expected[k][0][2] = expected[k][2][2] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ReLU6 has a rule: no warning
+        assert at.saliency(net, x, 0)[0, 0].tolist() == expected["backprop"]
+        assert at.deconvnet(net, x, 0)[0, 0].tolist() == expected["deconvnet"]
+        assert at.guided_backprop(net, x, 0)[0, 0].tolist() == expected["guided"]
+
+
+def test_hardtanh_other_than_relu6_has_no_rule():
+    net = relu_then_linear(nn.Hardtanh(-1, 1))
+    with pytest.warns(UserWarning, match="hardtanh"):
+        at.guided_backprop(net, RELU_IN.reshape(1, 1, 3, 3), 0)
+
+
 @pytest.mark.parametrize("inplace", [False, True])
 def test_relu_module_used_twice(inplace):
     relu = nn.ReLU(inplace=inplace)

@@ -3,6 +3,7 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -59,6 +60,45 @@ class Branchy(nn.Module):
         y = torch.cat([self.a(x), torch.relu(self.b(x))], 1)
         y = self.down(y) + self.skip(x)
         return self.head(self.pool(torch.relu(y)))
+
+
+class SamePadded(nn.Module):
+    """TensorFlow-style asymmetric padding before unpadded convs: a padding module, F.pad with a
+    static list, a constant other than zero, and a depthwise conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.pad = nn.ZeroPad2d((0, 1, 0, 1))
+        self.conv = nn.Conv2d(3, 6, 3, stride=2)
+        self.depthwise = nn.Conv2d(6, 6, 5, stride=2, groups=6)
+        self.tail = nn.ConstantPad2d((1, 0, 2, 1), 0.5)
+        self.head = nn.Sequential(nn.Conv2d(6, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+    def forward(self, x):
+        x = torch.relu(self.conv(self.pad(x)))
+        x = F.relu6(self.depthwise(F.pad(x, [1, 2, 1, 2])))
+        return self.head(self.tail(x))
+
+
+@pytest.mark.parametrize("size, window, stride", [(24, 4, 3), (23, 5, 5)])
+def test_constant_padding_moves_the_box(size, window, stride):
+    torch.manual_seed(0)
+    assert_same_scores(SamePadded().eval(), torch.randn(1, 3, size, size), window, stride)
+
+
+def test_efficientnet_lite0_exact_and_never_runs_a_layer_in_full():
+    """The course's network at 224 px, the paper's window 16: every layer on its box, same scores."""
+    model = ll.load_model("efficientnet_lite0", device="cpu")
+    x = model.preprocess("chelsea")
+    fill = torch.zeros_like(x)
+    places = [(0, 0), (208, 208), (0, 208), (100, 37), (52, 160), (4, 8), (200, 96), (148, 148)]
+    inc = Incremental(model.net, x)
+    rows, cols = (torch.tensor(v) for v in zip(*places))
+    with torch.no_grad():
+        mine, theirs = inc(fill, rows, cols, 16), model.net(occluded_batch(x, fill, places, 16))
+    assert (mine - theirs).abs().max() <= 1e-5 * float(theirs.max() - theirs.min())
+    assert not inc.notes and inc.flops_ratio() > 1.3
+    assert inc.boxes["_blocks_1__depthwise_conv"][1] < (10, 10)  # the stride-2 padded conv kept a small box
 
 
 @pytest.mark.parametrize("size, window, stride", [(19, 4, 3), (20, 5, 5), (16, 1, 1)])
@@ -192,3 +232,39 @@ def test_a_clean_input_meets_a_changed_one():
             return self.head(self.bias_map + torch.relu(self.conv(x)))
     torch.manual_seed(0)
     assert_same_scores(Biased().eval(), torch.randn(1, 3, 10, 10), window=3, stride=2)
+
+
+def _zoo(max_params: int = 30_000_000) -> list:
+    """Every torchvision image classifier up to `max_params` parameters (the larger ones differ only in
+    width and depth; vgg16 and alexnet are covered above)."""
+    return [n for n in torchvision.models.list_models(module=torchvision.models)
+            if torchvision.models.get_model_weights(n).DEFAULT.meta["num_params"] <= max_params]
+
+
+@pytest.mark.parametrize("name", _zoo())
+def test_model_zoo_exact_scores_or_a_message(name):
+    """Random weights, 96 px, windows at the corners and inside: incremental scores equal the network's
+    on the occluded copies; a network torch.fx cannot read is refused with the reason (occlusion then
+    says it runs naive), and a layer without a box rule is named in `notes` (it runs in full). Never raises."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)
+        net = torchvision.models.get_model(name, weights=None).eval()
+    x = torch.randn(1, 3, 96, 96)
+    try:
+        with torch.no_grad():
+            net(x)
+    except (RuntimeError, ValueError, AssertionError):
+        pytest.skip(f"{name} does not accept 96 px inputs")
+    try:
+        inc = Incremental(net, x)
+    except Unsupported as e:
+        assert str(e), name
+        return
+    places = [(0, 80), (40, 8), (80, 40)]
+    rows, cols = (torch.tensor(v) for v in zip(*places))
+    fill = torch.zeros_like(x)
+    with torch.no_grad():
+        mine, theirs = inc(fill, rows, cols, 16), net(occluded_batch(x, fill, places, 16))
+    assert (mine - theirs).abs().max() <= 1e-5 * float(theirs.max() - theirs.min()), name
+    assert all("runs in full" in note for note in inc.notes)
