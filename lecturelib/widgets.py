@@ -105,7 +105,7 @@ def _run_panel(controls: list, run, out: W.Output) -> W.VBox:
 
 
 def visualization_explorer(model, target: str = "0", steps: int = 100):
-    """Type a class (name or index) or a unit ("features.10:37"), set the regularizers, click Run:
+    """Type a class (name or index) or a unit ("_blocks.10:37"), set the regularizers, click Run:
     the image that maximizes it, with the settings in the title."""
     from .optimize import maximize_activation, objective
     what = W.Text(value=str(target), description="class / unit")

@@ -1,0 +1,122 @@
+"""Lectures 08-10 on the course's ImageNet network: each claim measured on efficientnet_lite0 (real
+weights), judged where it says so by efficientnet_lite2, and shown to FAIL on the same architecture
+with untrained weights (`pretrained=False`), so a passing test means the lesson comes from what
+the network learned. The numbers in the comments were measured when these tests were written.
+"""
+import pytest
+import torch
+
+import lecturelib as ll
+from lecturelib import optimize as op
+
+LITE0, LITE2 = "efficientnet_lite0", "efficientnet_lite2"
+ATTACKS = {"chelsea": "ostrich", "coffee": "goldfish", "camera": "tarantula", "grace_hopper": "hourglass",
+           "motorcycle": "school bus"}
+DOGS, CATS = list(range(151, 269)), [281, 282, 285]
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return ll.load_model(LITE0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    return ll.load_model(LITE0, device="cpu", pretrained=False)
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return ll.load_model(LITE2, device="cpu")
+
+
+def _judged(judge, model, x):
+    """The judge's probabilities for the same pixels (its own normalization, the image's own size)."""
+    with torch.no_grad():
+        return torch.softmax(judge(judge.normalize(model.unnormalize(x))), 1)
+
+
+# ------------------------------------------------------------------------------------ lecture 10
+def _attack(model, judge):
+    """Lecture 10 section 2: five photos, five far targets, at most 8/255 per pixel. Returns how many
+    photos the model got right first, how many targets it reached, and how many adversarial images
+    the judge still gives the true class (top 5) and the target (top 1)."""
+    names = list(ATTACKS)
+    x = torch.cat([model.preprocess(s) for s in names])
+    truth = [ll.sample_boxes()[s]["classes"] for s in names]
+    aims = [model.class_index(t) for t in ATTACKS.values()]
+    r = ll.fooling_image(model, x, list(ATTACKS.values()), max_change=8 / 255, max_steps=20, progress=False)
+    assert float(r.info["linf"].max()) <= 8 / 255 + 1e-4
+    with torch.no_grad():
+        before, after = model(x).argmax(1).tolist(), model(r.image).argmax(1).tolist()
+    top5 = _judged(judge, model, r.image).topk(5, dim=1).indices.tolist()
+    return dict(right=sum(b in t for b, t in zip(before, truth)),
+                reached=sum(a == t for a, t in zip(after, aims)),
+                judge_true=sum(bool(set(k) & set(t)) for k, t in zip(top5, truth)),
+                transferred=sum(k[0] == t for k, t in zip(top5, aims)))
+
+
+def _fools_only_its_maker(m: dict) -> bool:
+    """The lesson: a network that sees the photos right is steered to (nearly) every target within
+    8/255, while an independently trained network still sees the true class and not the target."""
+    return m["right"] == 5 and m["reached"] >= 4 and m["judge_true"] >= 4 and m["transferred"] <= 1
+
+
+def test_10_targeted_attack_at_8_of_255_fools_its_maker_not_the_judge(lite0, judge, untrained):
+    trained = _attack(lite0, judge)
+    # measured: right 5, reached 5 (in 7 steps), judge keeps the true class 5/5, transfer 0/5
+    assert _fools_only_its_maker(trained), trained
+    # The control. The judge half of the lesson alone would pass on an untrained maker too (its
+    # small change leaves the judge's answer alone whatever the maker), so that is not the part
+    # that fails: the untrained copy recognizes none of the photos (it calls all five "beagle")
+    # and, its outputs being nearly the same for every image, reaches no target in 20 steps (0/5
+    # measured; also 0/5 in 50). The lesson needs a network that sees and is still fooled.
+    control = _attack(untrained, judge)
+    assert control["right"] <= 1 and control["reached"] <= 1, control
+    assert not _fools_only_its_maker(control)
+
+
+# ------------------------------------------------------------------------------------ lecture 08
+def _dream(model, judge, layer="_blocks.10", size=320):
+    x0 = model.preprocess("chelsea", size)
+    d = ll.deepdream(model, x0, layer, octaves=4, steps=10, progress=False).image
+
+    def sq(x):
+        with torch.no_grad(), ll.capture(model, layer) as rec:
+            model(x)
+        return float(rec[layer].pow(2).sum())
+    p0, p1 = _judged(judge, model, x0)[0], _judged(judge, model, d)[0]
+    return dict(growth=sq(d) / sq(x0), dogs_before=float(p0[DOGS].sum()), dogs_after=float(p1[DOGS].sum()),
+                cats_after=float(p1[CATS].sum()))
+
+
+def test_08_dream_at_a_high_layer_grows_it_and_the_judge_sees_dogs(lite0, judge, untrained):
+    trained = _dream(lite0, judge)
+    # measured: ‖a‖² ×2.8, the judge's p(some dog breed) 0.03 → 0.24, p(cat) 0.65 → 0.01
+    assert trained["growth"] > 1.5
+    assert trained["dogs_after"] >= 3 * trained["dogs_before"]
+    control = _dream(untrained, judge)
+    # The untrained layer grows too (×4.9 measured: the ascent works on any weights), but the judge
+    # still sees a cat (p(dog) 0.04, p(cat) 0.41): the dogs come from what the layer learned.
+    assert control["growth"] > 1.5
+    assert control["dogs_after"] < 3 * control["dogs_before"] and control["dogs_after"] < 0.5 * trained["dogs_after"]
+
+
+# ------------------------------------------------------------------------------------ lecture 09
+@pytest.mark.parametrize("name", [LITE0, "shapes"])
+def test_09_style_settings_exist_for_any_network(name):
+    model = ll.load_model(name, device="cpu")
+    size = 192 if name == LITE0 else 32
+    s = op.style_settings(model, size)
+    order = model.layer_names()
+    assert [order.index(l) for l in s["style_layers"]] == sorted(order.index(l) for l in s["style_layers"])
+    assert len(s["style_weights"]) == len(s["style_layers"]) >= 2 and s["content_layer"] in order
+    assert all(w > 0 and w == w and w != float("inf") for w in (*s["style_weights"], s["content_weight"]))
+    if name == LITE0:
+        assert s["style_layers"][0] == "_conv_stem" and s["content_layer"] == "_blocks.7"
+        r = ll.style_transfer(model, None, "chelsea", steps=30, progress=False, **dict(s, size=64))
+        assert r.history[-1] > r.history[0]  # the (negative) style loss falls
+
+
+def test_09_published_settings_are_kept(squeezenet):
+    assert op.style_settings(squeezenet) == op.STYLE_SETTINGS["squeezenet1_1"]  # its published size is 192
