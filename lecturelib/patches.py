@@ -8,8 +8,10 @@ dilation d, with k' = d(k − 1) + 1):
     stride j_out = j_in·s
     centre c_out = c_in + ((k' − 1)/2 − p)·j_in      (centre of unit 0, in input pixels)
 
-Element-wise operations (ReLU, batch norm, +, concatenation of branches as in SqueezeNet's Fire
-modules or GoogLeNet's Inception blocks) take the union of their inputs' fields. It works on the
+An explicit zero padding (F.pad, e.g. nn.ZeroPad2d before EfficientNet's stride-2 convolutions)
+moves the centre by the padding before the map: c_out = c_in − p_before·j_in. Element-wise
+operations (ReLU, batch norm, +, concatenation of branches as in SqueezeNet's Fire modules or
+GoogLeNet's Inception blocks) take the union of their inputs' fields. It works on the
 calls themselves (a TorchFunctionMode), so it needs no list of layer types and no model names.
 
 `top_patches` scans a data set in batches with one forward hook and keeps, per channel, only the
@@ -119,7 +121,10 @@ class _Tracer(TorchFunctionMode):
         if not known or not isinstance(result, torch.Tensor):
             return out
         spatial = _spatial_args(name, args, kwargs)
-        if spatial is not None:
+        if name == "pad" and result.ndim == 4 and len(args[1]) == 4:   # (left, right, top, bottom)
+            before = (args[1][2], args[1][0])
+            new = tuple((r, j, c - b * j) for (r, j, c), b in zip(known[0], before))
+        elif spatial is not None:
             new = tuple(_through((known[0][i],), *[_pair(v)[i:i + 1] for v in spatial])[0] for i in range(2))
         elif result.ndim >= 3 and all(t.shape[-2:] == result.shape[-2:] for t in flat if self.field(t) is not None):
             new = tuple(_union([f[i] for f in known]) for i in range(2))
@@ -158,7 +163,8 @@ def empirical_receptive_field(model, layer: str, row: int, col: int, size: int |
     """(top, left, bottom, right) of the input pixels on which unit (row, col) of `layer` depends,
     from the support of its input gradient. Measured on a linear twin of the network (every ReLU
     passes everything, every max pooling averages, conv weights made positive, float64), so that no
-    path is switched off or cancelled and the support is the whole field. The model is not changed."""
+    path is switched off or cancelled and the support is the whole field; ReLU6 passes everything
+    too, and batch norm's scales are made positive). The model is not changed."""
     model = as_model(model)
     net = model.net
     x = (_probe(model, size, torch.float64) + 1).requires_grad_(True)
@@ -187,19 +193,24 @@ class _Reached(Exception):
 
 
 class _Linear(TorchFunctionMode):
-    """Float64; ReLUs pass everything; max pooling averages (same geometry, padding counted as
-    zeros); convolution weights are made positive."""
+    """Float64; ReLUs (and ReLU6, a hardtanh) pass everything; max pooling averages (same geometry,
+    padding counted as zeros); convolution weights and batch-norm scales are made positive."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
-        if name in ("relu", "relu_"):
+        if name in ("relu", "relu_", "relu6", "hardtanh", "hardtanh_"):
             return args[0]
         def f64(a):
             return a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
         args, kwargs = [f64(a) for a in args], {k: f64(v) for k, v in kwargs.items()}
         if name == "conv2d":
             args[1] = args[1].abs() + 1e-3
+        if name == "batch_norm":
+            if kwargs.get("weight") is not None:
+                kwargs["weight"] = kwargs["weight"].abs() + 1e-3
+            elif len(args) > 3 and args[3] is not None:
+                args[3] = args[3].abs() + 1e-3
         if name in ("max_pool2d", "_max_pool2d"):
             k, s, p, d = _spatial_args(name, args, kwargs)
             ceil = kwargs.get("ceil_mode", args[5] if len(args) > 5 else False)
