@@ -236,16 +236,22 @@ def smoothgrad(model, x, target=None, samples: int = 25, noise: float = 0.15, ba
 COMPLETENESS_TOLERANCE = 0.01
 
 
-def completeness_warning(delta: float, gap: float, steps: int) -> str:
+def completeness_warning(delta: float, gap: float, steps: int, power: float = 1.0) -> str:
     return (f"integrated gradients: the attributions miss completeness by {abs(delta):.3g} of S(x) − S(x') = {gap:.3g} "
-            f"({abs(delta) / max(abs(gap), 1e-12):.1%}, above {COMPLETENESS_TOLERANCE:.0%}) with steps={steps}; "
-            f"use more steps")
+            f"({abs(delta) / max(abs(gap), 1e-12):.1%}, above {COMPLETENESS_TOLERANCE:.0%}) with steps={steps}, "
+            f"power={power:g}; use more steps" + (", or power=3 (points crowded near the baseline)" if power == 1 else ""))
 
 
 def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, batch_size: int = 50,
-                         return_delta: bool = False):
+                         return_delta: bool = False, power: float = 1.0):
     """Integrated gradients (Sundararajan et al. 2017): (x − x') · ∫₀¹ ∂S/∂x(x' + α(x − x')) dα,
     the integral by the midpoint rule with `steps` points, evaluated `batch_size` at a time.
+
+    power: the path points are α = u^power for evenly spaced midpoints u, each gradient weighted by
+    dα/du = power·u^(power−1) (the same integral, written in u). 1 (default) is the paper's even
+    spacing; 3 crowds the points near the baseline, where a trained ImageNet network's score does
+    almost all of its changing (on efficientnet_lite0 and a grey baseline: 64 steps with power=3
+    meet completeness to < 1 %, even spacing misses by about 10 % at 200 steps).
 
     baseline x': None → zeros in normalized space (the mean colour, a grey image), a number, or a
     tensor like x. Returns N×C×H×W; with return_delta, also the completeness error per image,
@@ -253,17 +259,18 @@ def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, 
     above 1 % of |S(x) − S(x')| a warning says so and suggests more steps (a real ImageNet network,
     with its sharp ReLU6 corners, needs far more steps than a small course model)."""
     model, x = _door(model, x)
-    if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be ≥ 1; got {steps}, {batch_size}")
+    if steps < 1 or batch_size < 1 or power <= 0:
+        raise ValueError(f"steps and batch_size must be ≥ 1 and power > 0; got {steps}, {batch_size}, {power}")
     base = torch.zeros_like(x) if baseline is None else (
         torch.full_like(x, float(baseline)) if isinstance(baseline, (int, float)) else baseline.to(x).expand_as(x))
-    alphas = (torch.arange(steps, device=x.device, dtype=x.dtype) + 0.5) / steps
+    u = (torch.arange(steps, device=x.device, dtype=x.dtype) + 0.5) / steps
+    alphas, weights = u ** power, power * u ** (power - 1)
     attrs, deltas = [], []
     for xi, bi, t in zip(x, base, targets.per_image(model, x, target)):
         total = torch.zeros_like(xi)
-        for a in alphas.split(batch_size):
+        for a, w in zip(alphas.split(batch_size), weights.split(batch_size)):
             path = bi[None] + a.view(-1, 1, 1, 1) * (xi - bi)[None]
-            total += _gradient(model, path, t).sum(0)
+            total += (_gradient(model, path, t) * w.view(-1, 1, 1, 1)).sum(0)
         attr = (xi - bi) * total / steps
         attrs.append(attr)
         with torch.no_grad(), frozen(model.net):
@@ -271,7 +278,7 @@ def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, 
         deltas.append(float(attr.sum() - (s[0] - s[1])))
         gap = float(s[0] - s[1])
         if abs(deltas[-1]) > COMPLETENESS_TOLERANCE * abs(gap):
-            warnings.warn(completeness_warning(deltas[-1], gap, steps), stacklevel=2)
+            warnings.warn(completeness_warning(deltas[-1], gap, steps, power), stacklevel=2)
     attrs = torch.stack(attrs)
     return (attrs, torch.tensor(deltas)) if return_delta else attrs
 
