@@ -71,7 +71,8 @@ def model_rows(name: str) -> list[tuple]:
     t = time.perf_counter()
     model = ll.load_model(name, device="cpu")
     load = time.perf_counter() - t
-    x = torch.randn(1, 3, 224, 224)
+    side = model.input_size or 224
+    x = torch.randn(1, 3, side, side)
     with torch.no_grad():
         fwd = timed(lambda: model(x))
 
@@ -81,23 +82,27 @@ def model_rows(name: str) -> list[tuple]:
     both = timed(fwd_bwd)
     tag = "" if model.pretrained else " (untrained)"
     return [(f"{name}{tag}: load", f"{load:.2f} s", ""),
-            (f"{name}: forward, 1×224²", f"{fwd * 1000:.0f} ms", ""),
-            (f"{name}: forward+backward to input, 1×224²", f"{both * 1000:.0f} ms", "")]
+            (f"{name}: forward, 1×{side}²", f"{fwd * 1000:.0f} ms", ""),
+            (f"{name}: forward+backward to input, 1×{side}²", f"{both * 1000:.0f} ms", "")]
 
 
 def attribution_rows() -> list[tuple]:
-    """Benchmark rows for `python -m lecturelib bench`: squeezenet1_1 at 224 px on this machine's CPU."""
+    """Benchmark rows for `python -m lecturelib bench`: efficientnet_lite0 at 224 px on this machine's CPU."""
+    import warnings
+
     from .attribution import grad_cam, guided_backprop, integrated_gradients, saliency
     from .models import load_model
-    model = load_model("squeezenet1_1", device="cpu")
+    model = load_model("efficientnet_lite0", device="cpu")
     x = model.preprocess("chelsea")
     rows = []
-    for name, fn in [("saliency", lambda: saliency(model, x, 281)),
-                     ("Grad-CAM features.12", lambda: grad_cam(model, x, 281, "features.12")),
-                     ("guided backprop", lambda: guided_backprop(model, x, 281))]:
-        rows.append((f"{name}, squeezenet1_1 224²", f"{timed(fn) * 1000:.0f} ms", "< 300 ms"))
-    t = timed(lambda: integrated_gradients(model, x, 281, steps=50, batch_size=25), repeat=1)
-    rows.append(("integrated gradients, 50 steps, squeezenet1_1 224²", f"{t:.2f} s", "< 3 s"))
+    for name, fn in [("saliency", lambda: saliency(model, x, 285)),
+                     ("Grad-CAM _act1 (head, 7×7)", lambda: grad_cam(model, x, 285, "_act1")),
+                     ("guided backprop", lambda: guided_backprop(model, x, 285))]:
+        rows.append((f"{name}, efficientnet_lite0 224²", f"{timed(fn) * 1000:.0f} ms", "< 300 ms"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 50 steps miss completeness on Lite0: this row times, 04b measures
+        t = timed(lambda: integrated_gradients(model, x, 285, steps=50, batch_size=25), repeat=1)
+    rows.append(("integrated gradients, 50 steps, efficientnet_lite0 224²", f"{t:.2f} s", "< 6 s"))
     return rows
 
 
@@ -201,12 +206,15 @@ def approximate_quality_rows() -> list[tuple]:
 def main(models=None) -> int:
     import lecturelib as ll
     torch.set_num_threads(ll.available_cpus())
-    models = models or ["squeezenet1_1", "alexnet", "resnet18"]
+    models = models or ["efficientnet_lite0", "efficientnet_lite2", "squeezenet1_1", "alexnet", "resnet18"]
     rows = [("import lecturelib (torch already imported)", f"{import_time():.3f} s", "< 1 s")]
     for name in models:
         rows += model_rows(name)
     rows += attribution_rows() + optimize_rows() + patches_rows()
-    rows += occlusion_rows("squeezenet1_1", 2) + occlusion_rows("vgg16", 3) + occlusion_memory_rows()
+    # exact_target: the speed-up over naive this course expects; Lite0's depthwise layers are cheap and its
+    # late 7×7 maps are soon covered whole, so its bar is "never slower than naive"
+    rows += occlusion_rows("efficientnet_lite0", 1) + occlusion_rows("squeezenet1_1", 2) + occlusion_rows("vgg16", 3)
+    rows += occlusion_memory_rows()
     rows += approximate_quality_rows()
     rows.append(("peak RSS of this benchmark process", f"{peak_rss_mb():.0f} MB", ""))
     width = max(len(r[0]) for r in rows)

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     p.add_argument("name", choices=[*SPECS, "charrnn"])
     p.add_argument("--out", help="weights file (default: lecturelib/weights/NAME.pt)")
     p = sub.add_parser("bench", help="print the benchmark table")
-    p.add_argument("--models", nargs="*", default=None, help="models to time (default: squeezenet1_1 alexnet resnet18)")
+    p.add_argument("--models", nargs="*", default=None, help="models to time (default: efficientnet_lite0 efficientnet_lite2 squeezenet1_1 alexnet resnet18)")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return doctor()

@@ -1,0 +1,26 @@
+"""Lecture 03's claim on the real ImageNet network, as the notebook asserts it: occlusion maps put
+their mass on the object (hand-drawn boxes of 8 sample photos) more than a flat map does; an untrained
+copy of the same network fails the same check."""
+import torch
+
+import lecturelib as ll
+from lecturelib import attribution as at
+
+
+def box_shares(model, reference, window=32, stride=32):
+    names = list(ll.sample_boxes())
+    xs = torch.cat([model.preprocess(n) for n in names])
+    with torch.no_grad():
+        classes = reference(xs).argmax(1).tolist()  # the trained network's classes, for both
+    occ = at.occlusion(model, xs, classes, window=window, stride=stride, progress=False)[:, 0]
+    masks = torch.stack([model.box_mask(n) for n in names])
+    return at.mass_in_mask(occ, masks), masks.float().mean((1, 2))
+
+
+def test_03_occlusion_mass_on_the_object_on_real_weights_not_untrained():
+    trained = ll.load_model("efficientnet_lite0", device="cpu")
+    share, area = box_shares(trained, trained)
+    assert int((share > area).sum()) >= 6 and float(share.mean()) >= float(area.mean()) + 0.10, (share, area)
+    untrained = ll.load_model("efficientnet_lite0", device="cpu", pretrained=False)
+    share0, _ = box_shares(untrained, trained)
+    assert not (int((share0 > area).sum()) >= 6 and float(share0.mean()) >= float(area.mean()) + 0.10), share0
