@@ -104,27 +104,31 @@ def _run_panel(controls: list, run, out: W.Output) -> W.VBox:
     return W.VBox([*rows, button, out])
 
 
-def visualization_explorer(model, target: str = "0", steps: int = 100):
+def visualization_explorer(model, target: str = "0", steps: int = 100, l2: float = 1e-3, blur_every: int = 10,
+                           jitter: int | None = None, **fixed):
     """Type a class (name or index) or a unit ("_blocks.10:37"), set the regularizers, click Run:
-    the image that maximizes it, with the settings in the title."""
+    the image that maximizes it, with the settings in the title. `l2`, `blur_every` and `jitter`
+    set the sliders' starting values (default: `maximize_activation`'s); other settings of
+    `maximize_activation` (lr, blur_sigma, ...) are passed through as given."""
     from .optimize import maximize_activation, objective
     what = W.Text(value=str(target), description="class / unit")
     n = W.IntSlider(steps, 10, 500, 10, description="steps")
-    l2 = W.FloatLogSlider(1e-3, base=10, min=-6, max=-1, description="L2 λ")
-    blur = W.IntSlider(10, 0, 50, 1, description="blur every")
-    jitter = W.IntSlider(round(16 * model.input_size / 224), 0, max(1, model.input_size // 4), description="jitter px")
+    l2_ = W.FloatLogSlider(max(l2, 1e-6), base=10, min=-6, max=-1, description="L2 λ")
+    blur = W.IntSlider(blur_every, 0, 50, 1, description="blur every")
+    jitter = round(16 * model.input_size / 224) if jitter is None else jitter
+    jit = W.IntSlider(jitter, 0, max(1, model.input_size // 4, jitter), description="jitter px")
     seed = W.IntSlider(0, 0, 20, description="seed")
     out = W.Output()
 
     def run():
         spec = int(what.value) if what.value.strip().isdigit() else what.value.strip()
         obj = objective(model, spec)
-        r = maximize_activation(model, obj, steps=n.value, l2=l2.value, blur_every=blur.value,
-                                jitter=jitter.value, seed=seed.value, progress=False)
+        r = maximize_activation(model, obj, steps=n.value, l2=l2_.value, blur_every=blur.value,
+                                jitter=jit.value, seed=seed.value, progress=False, **fixed)
         _, ax = plt.subplots(figsize=(4, 4))
-        plot.show(r.image[:1], f"{obj.name}\nL2 {l2.value:.0e}, blur/{blur.value}, jitter {jitter.value}", ax=ax,
+        plot.show(r.image[:1], f"{obj.name}\nL2 {l2_.value:.0e}, blur/{blur.value}, jitter {jit.value}", ax=ax,
                   model=model)
-    return _run_panel([what, n, l2, blur, jitter, seed], run, out)
+    return _run_panel([what, n, l2_, blur, jit, seed], run, out)
 
 
 def dream_explorer(model, img, layers: list[str], octaves: int = 3, steps: int = 10):
@@ -181,10 +185,12 @@ def feature_explorer(model, img, layers: list[str]):
     return W.VBox([W.HBox([layer, channel]), out])
 
 
-def patch_explorer(model, images, layers: list[str], k: int = 9):
-    """Pick a layer and a unit: the k patches of `images` that fire it most (one scan per layer, kept)."""
+def patch_explorer(model, images, layers: list[str], k: int = 9, scans: dict | None = None):
+    """Pick a layer and a unit: the k patches of `images` that fire it most (one scan per layer, kept).
+    `scans` may hold `top_patches` results already computed on `images`, {layer: result}: a
+    layer found there is not scanned again."""
     from .patches import top_patches
-    scans = {}
+    scans = dict(scans or {})
     layer = W.Dropdown(options=layers, value=layers[-1], description="layer")
     unit = W.IntSlider(0, 0, 1, description="unit")
     out = W.Output()
