@@ -15,7 +15,9 @@ GoogLeNet's Inception blocks) take the union of their inputs' fields. It works o
 calls themselves (a TorchFunctionMode), so it needs no list of layer types and no model names.
 
 `top_patches` scans a data set in batches with one forward hook and keeps, per channel, only the
-k strongest activations seen so far: memory does not grow with the number of images.
+k strongest activations seen so far: memory does not grow with the number of images. The forward
+pass stops at the layer (nothing after it is needed), unless the layer's module runs more than
+once per forward.
 """
 from __future__ import annotations
 
@@ -281,23 +283,36 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
     if progress:
         from tqdm.auto import tqdm
         starts = tqdm(starts, desc=f"scanning {layer}", leave=False)
+    stop = None   # once the layer is known to run once per forward, the rest of the network is skipped
+
+    def reached(module, inputs, output):
+        raise _Reached(output)
     with torch.no_grad(), frozen(net), capture(net, layer, detach=True) as rec:
-        for s in starts:
-            xb = images[s:s + batch_size] if isinstance(images, torch.Tensor) else torch.stack(
-                [_item(images, i) for i in range(s, min(n, s + batch_size))])
-            net(xb.to(device))
-            a = rec.activations[layer]
-            if channels is None:
-                channels = list(range(a.shape[1])) if unit is None else [unit] if isinstance(unit, int) else list(unit)
-                if any(not 0 <= c < a.shape[1] for c in channels):
-                    raise IndexError(f"{layer} has {a.shape[1]} channels; got {channels}")
-                hw = a.shape[2] * a.shape[3]
-            vals = a[:, channels].permute(1, 0, 2, 3).reshape(len(channels), -1)   # channels × (batch·H·W)
-            idx = torch.arange(s * hw, s * hw + vals.shape[1], device=vals.device).expand_as(vals)
-            if best_v is not None:
-                vals, idx = torch.cat([best_v, vals], 1), torch.cat([best_i, idx], 1)
-            order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, :k]  # earlier wins a tie
-            best_v, best_i = vals.gather(1, order), idx.gather(1, order)
+        try:
+            for s in starts:
+                xb = images[s:s + batch_size] if isinstance(images, torch.Tensor) else torch.stack(
+                    [_item(images, i) for i in range(s, min(n, s + batch_size))])
+                try:
+                    net(xb.to(device))
+                except _Reached:
+                    pass
+                a = rec.activations[layer]
+                if stop is None and rec.calls[layer] == 1:
+                    stop = get_layer(net, layer).register_forward_hook(reached)
+                if channels is None:
+                    channels = list(range(a.shape[1])) if unit is None else [unit] if isinstance(unit, int) else list(unit)
+                    if any(not 0 <= c < a.shape[1] for c in channels):
+                        raise IndexError(f"{layer} has {a.shape[1]} channels; got {channels}")
+                    hw = a.shape[2] * a.shape[3]
+                vals = a[:, channels].permute(1, 0, 2, 3).reshape(len(channels), -1)   # channels × (batch·H·W)
+                idx = torch.arange(s * hw, s * hw + vals.shape[1], device=vals.device).expand_as(vals)
+                if best_v is not None:
+                    vals, idx = torch.cat([best_v, vals], 1), torch.cat([best_i, idx], 1)
+                order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, :k]  # earlier wins a tie
+                best_v, best_i = vals.gather(1, order), idx.gather(1, order)
+        finally:
+            if stop is not None:
+                stop.remove()
     w = a.shape[3]
     return TopPatches(layer, channels, best_v.cpu(), (best_i // hw).cpu(), (best_i % hw // w).cpu(),
                       (best_i % w).cpu(), field, images)
