@@ -311,14 +311,15 @@ OCCLUSION_METHODS = ("auto", "incremental", "naive", "approximate")
 
 @torch.no_grad()
 def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline="mean",
-              batch_size: int = 32, progress: bool | None = None, method: str = "auto",
+              batch_size: int = 8, progress: bool | None = None, method: str = "auto",
               tau: float = 0.8, drill: float = 0.25) -> torch.Tensor:
     """Occlusion sensitivity (Zeiler & Fergus 2014): slide a `window`×`window` patch filled with
     `baseline` over the image with `stride`; at each place record the drop of the target class's
     softmax probability, p(x) − p(x occluded). Each pixel gets the mean drop over the windows that
     cover it. Returns N×1×H×W, signed (positive: hiding it lowers the probability).
 
-    method  "naive": every occluded copy runs through the whole network, `batch_size` at a time;
+    method  "naive": every occluded copy runs through the whole network, `batch_size` at a time
+            (8: on EfficientNet-Lite0 at 224 px a batch adds about 0.2 GB naive, 0.35 GB incremental);
             "incremental": each layer is recomputed only on the box the window changed
             (lecturelib.incremental); the same map up to float rounding;
             "approximate": incremental with every box capped at `tau` × its layer's size, and the

@@ -70,9 +70,11 @@ def _torchvision_names() -> list[str]:
 
 
 def imagenet_categories() -> list[str]:
-    """The 1000 ImageNet class names in the usual index order (torchvision's list, no download)."""
-    import torchvision
-    return list(torchvision.models.SqueezeNet1_1_Weights.DEFAULT.meta["categories"])
+    """The 1000 ImageNet class names in the usual index order: torchvision's list, kept in the package
+    (weights/imagenet_classes.txt; a test checks it equals torchvision's), so that a notebook on
+    EfficientNet-Lite need not import torchvision (about 160 MB of memory)."""
+    from importlib import resources
+    return (resources.files("lecturelib") / "weights" / "imagenet_classes.txt").read_text().splitlines()
 
 
 def available_models() -> list[str]:

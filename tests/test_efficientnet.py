@@ -85,3 +85,8 @@ def test_sample_boxes_map_into_the_crop():
     assert bool(model.box_mask("chelsea", [0, 0, 451, 300]).all())
     with pytest.raises(ValueError, match="no drawn box"):
         model.box_mask("astronaut")
+
+
+def test_class_names_are_torchvisions():
+    import torchvision
+    assert models.imagenet_categories() == torchvision.models.SqueezeNet1_1_Weights.DEFAULT.meta["categories"]
