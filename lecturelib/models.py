@@ -248,10 +248,8 @@ class Model:
             raise ValueError(f"the image is {pil.width}×{pil.height} px; {self.name} needs at least "
                              f"{self.min_size} px on the shorter side. Use a larger image")
         pil = pil.convert("L" if self.channels == 1 else "RGB")
-        scale = size / min(pil.size)
-        w, h = max(size, round(pil.width * scale)), max(size, round(pil.height * scale))
-        pil = pil.resize((w, h), _resample(scale))
-        left, top = (w - size) // 2, (h - size) // 2
+        w, h, left, top = _resize_and_crop(pil.size, size)
+        pil = pil.resize((w, h), _resample(size / min(pil.size)))
         pil = pil.crop((left, top, left + size, top + size))
         a = np.asarray(pil, dtype=np.float32) / 255.0
         x = torch.from_numpy(a.reshape(size, size, -1)).permute(2, 0, 1)
@@ -271,9 +269,7 @@ class Model:
             box = boxes[img]["box"]
         pil = load_image(img)
         size = self.input_size if size is None else int(size)
-        scale = size / min(pil.size)
-        w, h = max(size, round(pil.width * scale)), max(size, round(pil.height * scale))
-        left, top = (w - size) // 2, (h - size) // 2
+        w, h, left, top = _resize_and_crop(pil.size, size)
         x0, y0, x1, y1 = (round(v * s) - o for v, s, o in zip(box, (w / pil.width, h / pil.height) * 2,
                                                                (left, top, left, top)))
         mask = torch.zeros(size, size, dtype=torch.bool)
@@ -389,6 +385,14 @@ def get_layer(net: nn.Module, name: str) -> nn.Module:
 
 def _simplify(s: str) -> str:
     return " ".join(s.lower().replace("_", " ").replace("-", " ").split())
+
+
+def _resize_and_crop(image_size: tuple[int, int], size: int) -> tuple[int, int, int, int]:
+    """`preprocess`'s geometry for a W×H image: the resized (w, h), shorter side `size`, and the
+    (left, top) corner of the centred size×size crop. `box_mask` maps boxes with the same numbers."""
+    scale = size / min(image_size)
+    w, h = max(size, round(image_size[0] * scale)), max(size, round(image_size[1] * scale))
+    return w, h, (w - size) // 2, (h - size) // 2
 
 
 def _resample(scale: float):
