@@ -27,7 +27,7 @@ from lecturelib.bench import peak_rss_mb
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-# The course's budgets on 2 CPU cores (DESIGN.md): per notebook, and for the whole course.
+# The course's budgets on 2 CPU cores (README, "make course"): per notebook, and for the whole course.
 MAX_SECONDS, MAX_MB, MAX_TOTAL_SECONDS = 180, 1536, 15 * 60
 
 
@@ -102,6 +102,12 @@ def select(names: list[str]) -> list[pathlib.Path]:
     return chosen
 
 
+def report(r: dict) -> None:
+    cells = sorted(r["cells"], reverse=True)
+    slowest = ", ".join(f"cell {i} {t:.0f} s" for t, i in cells[:3])
+    print(f"  {r['seconds']:6.1f} s  {r['mb']:6.0f} MB  {r['status']}  (slowest: {slowest})", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="numbers or names (default: all)")
@@ -111,17 +117,25 @@ def main(argv=None) -> int:
     rows = []
     for path in select(args.notebooks):
         print(f"running {path.name} ...", flush=True)
-        rows.append(run(path, out))
-        r = rows[-1]
-        slowest = ", ".join(f"cell {i} {t:.0f} s" for t, i in sorted(r["cells"], reverse=True)[:3])
-        print(f"  {r['seconds']:6.1f} s  {r['mb']:6.0f} MB  {r['status']}  (slowest: {slowest})", flush=True)
+        r = run(path, out)
+        report(r)
+        if r["status"] == f"over {MAX_SECONDS} s":
+            # A shared 2-core machine can stall for minutes (CI once measured 1009 s for a notebook
+            # that takes 108 s before and after). One rerun tells a busy machine from a slow
+            # notebook; both times are printed, and the notebook fails if the rerun is over too.
+            print(f"  over budget: running {path.name} once more", flush=True)
+            first = r["seconds"]
+            r = run(path, out)
+            report(r)
+            r["note"] = f" (first run {first:.0f} s)"
+        rows.append(r)
     total = sum(r["seconds"] for r in rows)
     width = max(len(r["name"]) for r in rows)
     print(f"\ncourse at student settings (budget {MAX_SECONDS} s and {MAX_MB} MB per notebook, "
           f"{MAX_TOTAL_SECONDS // 60} min in all); executed copies in {out}")
     print(f"{'notebook':{width}s}  {'time':>8s}  {'peak RSS':>9s}  status")
     for r in rows:
-        print(f"{r['name']:{width}s}  {r['seconds']:7.1f}s  {r['mb']:6.0f} MB  {r['status']}")
+        print(f"{r['name']:{width}s}  {r['seconds']:7.1f}s  {r['mb']:6.0f} MB  {r['status']}{r.get('note', '')}")
     print(f"{'total':{width}s}  {total:7.1f}s")
     failed = [r["name"] for r in rows if r["status"] != "ok"]
     if len(rows) == len(select([])) and total > MAX_TOTAL_SECONDS:
