@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Tests run offline: random weights instead of downloads, shortened steps, an empty torch cache.
 TEST_ENV := LECTURELIB_QUICK=1 LECTURELIB_ALLOW_UNTRAINED=1 MPLBACKEND=Agg
 
-.PHONY: lab test test-gpu course test-browser bench clean
+.PHONY: lab lint test test-gpu course test-browser bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
@@ -14,10 +14,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev,lab]"
 	touch $(STAMP)
 
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+# Jupyter refuses to start as root (containers, CI) unless told --allow-root: say it only then.
+# LAB_ARGS passes more options, e.g. make lab LAB_ARGS="--no-browser --port=8899" (tests/test_lab.py).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+LAB_ARGS ?=
 
-test: $(STAMP)
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) notebooks/
+
+# ruff (settings in pyproject.toml) over the package, tests, tools and notebooks; `make test` runs it first.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: lint
 	$(TEST_ENV) $(PY) -m pytest -q --nbval-lax --nbval-current-env tests notebooks
 
 # The Colab-GPU path: the same notebooks on CUDA (run on any machine with a GPU).

@@ -24,6 +24,22 @@ from .models import DEFAULT_MODEL, Model, WeightsUnavailable, available_models, 
 
 __version__ = "0.1.0"
 
+# The public names (what `from lecturelib import *` gives); a name imported above but missing here fails `make lint`.
+__all__ = [
+    "deconvnet", "grad_cam", "guided_backprop", "guided_grad_cam", "integrated_gradients",
+    "max_abs", "occlusion", "saliency", "smoothgrad",
+    "allow_untrained", "available_cpus", "default_device", "param", "quick_mode",
+    "setup",
+    "capture", "frozen", "hook_count",
+    "load_image", "sample_boxes", "sample_names",
+    "NameNotFound",
+    "features", "nearest",
+    "receptive_field", "top_patches",
+    "deepdream", "fgsm", "fooling_image", "invert", "maximize_activation", "optimize_image", "style_transfer",
+    "visualize_class",
+    "DEFAULT_MODEL", "Model", "WeightsUnavailable", "available_models", "load_model",
+]
+
 _LAZY = {"plot", "widgets", "coursemodels", "bench"}
 
 

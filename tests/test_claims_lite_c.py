@@ -109,7 +109,7 @@ def test_09_style_settings_exist_for_any_network(name):
     size = 192 if name == LITE0 else 32
     s = op.style_settings(model, size)
     order = model.layer_names()
-    assert [order.index(l) for l in s["style_layers"]] == sorted(order.index(l) for l in s["style_layers"])
+    assert [order.index(n) for n in s["style_layers"]] == sorted(order.index(n) for n in s["style_layers"])
     assert len(s["style_weights"]) == len(s["style_layers"]) >= 2 and s["content_layer"] in order
     assert all(w > 0 and w == w and w != float("inf") for w in (*s["style_weights"], s["content_weight"]))
     if name == LITE0:

@@ -61,6 +61,13 @@ def test_ci_runs_the_readme_test_commands():
         assert command in ci and command in readme, command
 
 
+def test_make_test_lints_with_ruff():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test: .*\blint\b", makefile, re.M) and "-m ruff check" in makefile, "make test must run ruff"
+    assert any(d.startswith("ruff") for d in PYPROJECT["project"]["optional-dependencies"]["dev"])
+    assert PYPROJECT["tool"]["ruff"]["lint"]["select"], "pyproject.toml names ruff's rules"
+
+
 def test_cli_doctor():
     out = subprocess.run([sys.executable, "-m", "lecturelib", "doctor"], capture_output=True, text=True, check=True).stdout
     assert "torch" in out and "squeezenet1_1" in out and "digits" in out
