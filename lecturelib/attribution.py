@@ -11,6 +11,10 @@ Every method takes `(model, x, target, ...)` and returns a signed tensor:
 Input-shaped methods return N×C×H×W; map methods (Grad-CAM, occlusion) return N×1×H×W.
 `max_abs(attr)` gives the N×H×W map of Simonyan et al. (largest magnitude over colour channels).
 
+Occlusion, which needs no gradient, is in lecturelib.occlude; what to do with a finished map
+(GrabCut, mass in a mask, the pointing game, the randomization check) is in lecturelib.evaluation.
+Their names are here too, so that `at.occlusion` and `at.pointing_game` work after one import.
+
 Guided backprop and deconvnet change the backward pass at every ReLU. They do it with a
 TorchFunctionMode that sees every relu call of the forward pass (nn.ReLU modules, in-place ones as
 in ResNet, one module called twice, and functional F.relu as in torchvision's GoogLeNet), so no
@@ -23,22 +27,21 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 import warnings
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from . import targets
+from .evaluation import grabcut, mass_in_mask, pointing_game, randomized, weight_layers
 from .hooks import capture, frozen
-from .incremental import Incremental, Unsupported
 from .models import Model, as_model
+from .occlude import OCCLUSION_METHODS, occlusion
 
 __all__ = ["saliency", "guided_backprop", "deconvnet", "grad_cam", "guided_grad_cam", "occlusion",
            "integrated_gradients", "smoothgrad", "max_abs", "grabcut", "backward_rule", "mass_in_mask",
-           "weight_layers", "randomized", "completeness_warning"]
+           "weight_layers", "randomized", "pointing_game", "completeness_warning", "OCCLUSION_METHODS"]
 
 
 # ------------------------------------------------------------------------------------ inputs and targets
@@ -281,239 +284,3 @@ def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, 
             warnings.warn(completeness_warning(deltas[-1], gap, steps, power), stacklevel=2)
     attrs = torch.stack(attrs)
     return (attrs, torch.tensor(deltas)) if return_delta else attrs
-
-
-# ------------------------------------------------------------------------------------ occlusion
-def _baseline_value(model, x: torch.Tensor, baseline) -> torch.Tensor:
-    """The occluder's fill, N×C×H×W: 'mean' (0 in normalized space: the data set's mean colour),
-    'gray' (pixel 0.5), 'blur' (the image blurred), or a number (in normalized space)."""
-    if isinstance(baseline, (int, float)):
-        return torch.full_like(x, float(baseline))
-    if baseline == "mean":
-        return torch.zeros_like(x)
-    if baseline == "gray":
-        return model.normalize(torch.full_like(x, 0.5))
-    if baseline == "blur":
-        k = max(3, (min(x.shape[2:]) // 8) | 1)
-        return F.avg_pool2d(F.pad(x, [k // 2] * 4, mode="replicate"), k, stride=1)
-    raise ValueError(f"baseline is 'mean', 'gray', 'blur' or a number; got {baseline!r}")
-
-
-def _positions(size: int, window: int, stride: int) -> list[int]:
-    pos = list(range(0, size - window + 1, stride))
-    if pos[-1] != size - window:  # cover the last rows/columns too
-        pos.append(size - window)
-    return pos
-
-
-OCCLUSION_METHODS = ("auto", "incremental", "naive", "approximate")
-
-
-@torch.no_grad()
-def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline="mean",
-              batch_size: int = 8, progress: bool | None = None, method: str = "auto",
-              tau: float = 0.8, drill: float = 0.25) -> torch.Tensor:
-    """Occlusion sensitivity (Zeiler & Fergus 2014): slide a `window`×`window` patch filled with
-    `baseline` over the image with `stride`; at each place record the drop of the target class's
-    softmax probability, p(x) − p(x occluded). Each pixel gets the mean drop over the windows that
-    cover it. Returns N×1×H×W, signed (positive: hiding it lowers the probability).
-
-    method  "naive": every occluded copy runs through the whole network, `batch_size` at a time
-            (8: on EfficientNet-Lite0 at 224 px a batch adds about 0.2 GB naive, 0.35 GB incremental);
-            "incremental": each layer is recomputed only on the box the window changed
-            (lecturelib.incremental); the same map up to float rounding;
-            "approximate": incremental with every box capped at `tau` × its layer's size, and the
-            fine stride used only where a first pass at twice the stride found the top `drill`
-            fraction of the map (elsewhere that coarse pass stands). The defaults (τ 0.8, drill
-            0.25) kept SSIM 0.94 (median of 32) to the exact map on the trained `shapes` model;
-            `python -m lecturelib bench` measures speed and SSIM on yours;
-            "auto": incremental or naive, whichever ran the faster of one timed batch each, after
-            a warm-up batch each (a network torch.fx cannot read runs naive).
-    `progress` shows a bar (default: when there are more than 8 batches)."""
-    model, x = _door(model, x)
-    net = model.net
-    h, w = x.shape[2:]
-    if not isinstance(window, int) or not isinstance(stride, int):
-        raise TypeError(f"window and stride are whole numbers of pixels; got {window!r}, {stride!r}")
-    if window < 1 or window > min(h, w):
-        raise ValueError(f"window {window} must be between 1 and the image size {min(h, w)}")
-    if stride < 1:
-        raise ValueError(f"stride must be at least 1 pixel; got {stride}")
-    if stride > window:
-        raise ValueError(f"stride {stride} > window {window} would leave pixels never occluded; use stride ≤ window")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be ≥ 1; got {batch_size}")
-    if method not in OCCLUSION_METHODS:
-        raise ValueError(f"method is one of {OCCLUSION_METHODS}; got {method!r}")
-    if method == "approximate" and not (0 < tau <= 1 and 0 < drill <= 1):
-        raise ValueError(f"approximate occlusion needs 0 < tau ≤ 1 and 0 < drill ≤ 1; got tau={tau}, drill={drill}")
-    fill = _baseline_value(model, x, baseline)
-    maps = []
-    with frozen(net):
-        for i, c in enumerate(targets.per_image(model, x, target)):
-            occluder = _Occluder(net, x[i:i + 1], fill[i:i + 1], c, window, method, tau if method == "approximate" else 1.0)
-            if method == "approximate":
-                wide = min(2 * stride, window)  # every pixel still covered
-                coarse = _positions(h, window, wide), _positions(w, window, wide)
-                first = [(r, col) for r in coarse[0] for col in coarse[1]]
-                drop, count = occluder.accumulate(first, batch_size, progress, f"occlusion {i + 1}/{x.shape[0]}, coarse")
-                cut = torch.quantile(drop / count, 1 - drill)
-                half = window // 2
-                done = set(first)
-                fine = [(r, col) for r in _positions(h, window, stride) for col in _positions(w, window, stride)
-                        if (r, col) not in done and drop[r + half, col + half] / count[r + half, col + half] >= cut]
-                drop2, count2 = occluder.accumulate(fine, batch_size, progress, f"occlusion {i + 1}/{x.shape[0]}, fine")
-                drop, count = drop + drop2, count + count2
-            else:
-                places = [(r, col) for r in _positions(h, window, stride) for col in _positions(w, window, stride)]
-                drop, count = occluder.accumulate(places, batch_size, progress, f"occlusion {i + 1}/{x.shape[0]}")
-            maps.append(drop / count)
-    return torch.stack(maps)[:, None]
-
-
-class _Occluder:
-    """Probability drops of one image's class `c` for batches of window places, by one method."""
-
-    def __init__(self, net, x, fill, c, window, method, tau):
-        self.net, self.x, self.fill, self.c, self.window = net, x, fill, c, window
-        self.p0 = torch.softmax(net(x), 1)[0, c]
-        self.method, self.incremental, self.seconds = method, None, {}
-        if method != "naive":
-            try:
-                self.incremental = Incremental(net, x, tau)
-            except Unsupported as e:
-                then = {"auto": "auto chose naive: every occluded copy runs through the whole network",
-                        "incremental": "occlusion runs naive: every occluded copy through the whole network "
-                                       "(the same map, without the speed-up)",
-                        "approximate": "approximate occlusion computes each window through the whole network "
-                                       "(no box is capped); the coarse pass and the fine drill-down still apply"}
-                warnings.warn(f"{e}; {then[method]}", stacklevel=3)
-                self.method = "naive"
-
-    def drops(self, chunk: list, method: str) -> list:
-        if method == "naive" or self.incremental is None:
-            batch = self.x.repeat(len(chunk), 1, 1, 1)
-            k = self.window
-            for j, (r, col) in enumerate(chunk):
-                batch[j, :, r:r + k, col:col + k] = self.fill[0, :, r:r + k, col:col + k]
-            scores = self.net(batch)
-        else:
-            rows, cols = (torch.tensor(v, device=self.x.device) for v in zip(*chunk))
-            scores = self.incremental(self.fill, rows, cols, self.window)
-        return (self.p0 - torch.softmax(scores, 1)[:, self.c]).tolist()  # one transfer per batch
-
-    def accumulate(self, places: list, batch_size: int, progress, desc: str):
-        """Sum of drops and count of windows at every pixel, over `places`."""
-        h, w = self.x.shape[2:]
-        drop = torch.zeros(h, w, device=self.x.device)
-        count = torch.zeros(h, w, device=self.x.device)
-        chunks = [places[k:k + batch_size] for k in range(0, len(places), batch_size)]
-        if progress or (progress is None and len(chunks) > 8):
-            from tqdm.auto import tqdm
-            chunks = tqdm(chunks, desc=desc, leave=False)
-        for j, chunk in enumerate(chunks):
-            method = self.method
-            if method == "auto":  # batches 0 and 1 warm up, 2 and 3 are timed; then the faster way goes on
-                method = ("incremental", "naive")[j % 2]
-            t = time.perf_counter()
-            drops = self.drops(chunk, method)
-            if self.method == "auto" and j in (2, 3):
-                self.seconds[method] = (time.perf_counter() - t) / len(chunk)
-                if j == 3:
-                    self.method = min(self.seconds, key=self.seconds.get)
-            for d, (r, col) in zip(drops, chunk):
-                drop[r:r + self.window, col:col + self.window] += d
-                count[r:r + self.window, col:col + self.window] += 1
-        if self.incremental is not None:
-            for note in dict.fromkeys(self.incremental.notes):
-                warnings.warn(f"incremental occlusion: {note}")
-            self.incremental.notes.clear()
-        return drop, count
-
-
-# ------------------------------------------------------------------------------------ segmentation, scoring
-def grabcut(image, saliency_map, foreground: float = 0.95, background: float = 0.30, iterations: int = 5) -> np.ndarray:
-    """Segment an object from a saliency map, as Simonyan et al.: pixels above the `foreground`
-    quantile of the map seed the object, those below the `background` quantile seed the
-    background, and OpenCV's GrabCut decides the rest from colour. Returns an H×W bool mask.
-
-    image: H×W×3 pixels (uint8 or floats in [0, 1]); saliency_map: H×W (or 1×H×W) non-negative."""
-    import cv2
-    img = np.asarray(image)
-    img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.dtype != np.uint8 else img
-    sal = saliency_map.detach().cpu().numpy() if isinstance(saliency_map, torch.Tensor) else np.asarray(saliency_map)
-    sal = np.squeeze(sal)
-    if img.ndim != 3 or img.shape[2] != 3 or sal.shape != img.shape[:2]:
-        raise ValueError(f"grabcut needs an H×W×3 image and an H×W map of the same size; got {img.shape} and {sal.shape}")
-    if not 0 <= background < foreground <= 1:
-        raise ValueError(f"need 0 ≤ background < foreground ≤ 1 quantiles; got {background}, {foreground}")
-    hi, lo = np.quantile(sal, foreground), np.quantile(sal, background)
-    mask = np.full(sal.shape, cv2.GC_PR_BGD, np.uint8)  # undecided: probably background
-    mask[sal > hi] = cv2.GC_FGD
-    mask[sal < lo] = cv2.GC_BGD
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(np.ascontiguousarray(img[..., ::-1]), mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-
-
-def mass_in_mask(attr_map: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Fraction of each map's (non-negative) mass inside the object mask: N×H×W maps, N×H×W bool
-    masks → N values. A uniform map scores the mask's area fraction."""
-    m = attr_map.detach().float().clamp(min=0).reshape(mask.shape)
-    total = m.sum(dim=(-2, -1)).clamp(min=1e-12)
-    return (m * mask.to(m.device)).sum(dim=(-2, -1)) / total
-
-
-# ------------------------------------------------------------------------------------ is it right?
-def weight_layers(net) -> list:
-    """The layers that hold learned weights a student counts as layers: convolutions and linear
-    layers, in definition order (normalization layers are not counted: they rescale, they do not mix)."""
-    norms = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
-    return [m for m in net.modules() if hasattr(m, "reset_parameters") and not isinstance(m, norms)
-            and any(True for _ in m.parameters(recurse=False))]
-
-
-def randomized(model, layers: int, seed: int = 0) -> Model:
-    """A copy of `model` whose last `layers` weight layers (convolutions and linear layers, in
-    definition order; `weight_layers`) have
-    fresh random weights: the model-randomization sanity check of Adebayo et al. (2018).
-    An explanation that barely changes when the top layers are randomized does not explain the model."""
-    import copy
-    twin = copy.deepcopy(as_model(model))
-    resettable = weight_layers(twin.net)
-    if not 0 <= layers <= len(resettable):
-        raise ValueError(f"{model.name} has {len(resettable)} weight layers (convolutions and linear layers); "
-                         f"got layers={layers}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for m in resettable[len(resettable) - layers:]:
-            m.reset_parameters()
-    twin.net.requires_grad_(False)
-    twin.name = f"{model.name} (top {layers} layers randomized)"
-    return twin
-
-
-def pointing_game(model: Model, methods: dict, n: int = 40, seed: int = 123, tolerance: int = 1) -> dict:
-    """Score attribution methods against the known object masks of the `shapes` course model.
-
-    methods: {name: fn(model, x, targets) → N×H×W map (or N×C×H×W / N×1×H×W, reduced by max-abs)}.
-    Uses the `n` images of `shapes_data(n, seed)` that the model classifies correctly, each
-    explained for its true class. Masks are widened by `tolerance` pixels (edge pixels are half
-    object at 32 px). Returns {name: {"mass": mean fraction of map mass on the object,
-    "hits": fraction of maps whose peak is on the object}} plus "uniform" for a flat map."""
-    from .coursemodels import shapes_data
-    pixels, labels, masks = shapes_data(n, seed=seed)
-    x = model.normalize(pixels.to(model.device))
-    with torch.no_grad():
-        keep = model(x).argmax(1).cpu() == labels
-    x, labels, masks = x[keep], labels[keep], masks[keep]
-    near = F.max_pool2d(masks.float()[:, None], 2 * tolerance + 1, 1, tolerance)[:, 0] > 0
-    area = float(near.float().mean())  # a flat map puts this much mass on the object, and peaks there this often
-    out = {"uniform": {"mass": area, "hits": area}}
-    for name, fn in methods.items():
-        m = fn(model, x, labels.tolist()).detach().cpu()
-        m = max_abs(m) if m.ndim == 4 and m.shape[1] > 1 else m.reshape(len(x), *x.shape[2:])
-        peak = m.flatten(1).argmax(1)
-        out[name] = {"mass": float(mass_in_mask(m, near).mean()),
-                     "hits": float(near.flatten(1)[torch.arange(len(m)), peak].float().mean())}
-    return out

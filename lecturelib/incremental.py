@@ -13,7 +13,7 @@ kernel and shrinks with the stride: the window's *projective field*. Hence:
 
     inc = Incremental(net, x)                   # trace the network, run the clean image once
     logits = inc(fill, rows, cols, window)      # B windows → B×classes, as if each occluded copy ran whole
-    inc.boxes                                   # what the last call computed, layer by layer
+    inc.boxes                                   # what the last call computed, layer by layer (a `Box` each)
 
 Exact (tau=1): the same numbers as running each occluded copy, up to float rounding. With tau < 1
 (approximate) no box grows beyond tau × its layer's size; the change that would spread further is
@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import Callable, NamedTuple
 
 import torch
 import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Incremental", "Unsupported"]
+__all__ = ["Incremental", "Unsupported", "Box"]
 
 _POINTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Hardswish,
                       nn.Hardsigmoid, nn.Identity, nn.Dropout, nn.Dropout2d, nn.BatchNorm2d)
@@ -46,6 +47,24 @@ _INPLACE_FUNCTIONS = {operator.iadd, operator.imul, operator.isub, operator.itru
 
 class Unsupported(Exception):
     """The network cannot be read for incremental inference (the caller runs the plain method)."""
+
+
+class Box(NamedTuple):
+    """What the last incremental call computed at one conv or linear layer, per window."""
+    size: tuple | None    # the layer's output map, (h, w); None for a linear layer
+    box: tuple | None     # the part of it computed, (h, w); None for a linear layer
+    macs: int             # multiply-adds computed
+    full_macs: int        # multiply-adds of the whole map (what the plain forward computes)
+
+
+class Sliding(NamedTuple):
+    """A layer that slides a kernel over its input (a convolution or a max pool), per axis (rows, cols)."""
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    pad: float            # what the padding holds: 0 for a convolution, −inf for a max pool
+    op: Callable          # the layer on an unpadded region
 
 
 class Patch:
@@ -83,20 +102,20 @@ def _pair(v) -> tuple:
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
-def _geometry(module: nn.Module):
-    """(kernel, stride, padding, dilation, pad value, op on an unpadded region) of a layer that slides
-    a window, or None if it is not one this module handles."""
+def _geometry(module: nn.Module) -> Sliding | None:
+    """The `Sliding` geometry of a layer that slides a window, or None if it is not one this module handles."""
     if type(module) is nn.Conv2d and module.padding_mode == "zeros" and not isinstance(module.padding, str):
         def conv(region):
             return F.conv2d(region, module.weight, module.bias, module.stride, 0, module.dilation, module.groups)
-        return _pair(module.kernel_size), _pair(module.stride), _pair(module.padding), _pair(module.dilation), 0.0, conv
+        return Sliding(_pair(module.kernel_size), _pair(module.stride), _pair(module.padding), _pair(module.dilation),
+                       0.0, conv)
     if type(module) is nn.MaxPool2d and not module.return_indices:
         k, d = _pair(module.kernel_size), _pair(module.dilation)
         s = _pair(module.stride if module.stride is not None else module.kernel_size)
 
         def pool(region):
             return F.max_pool2d(region, k, s, 0, d)
-        return k, s, _pair(module.padding), d, -math.inf, pool
+        return Sliding(k, s, _pair(module.padding), d, -math.inf, pool)
     return None
 
 
@@ -131,7 +150,7 @@ class Incremental:
         self.tau = tau
         self.modules = dict(net.named_modules())
         self.notes: list[str] = []
-        self.boxes: dict[str, tuple] = {}
+        self.boxes: dict[str, Box] = {}
         self._check_inplace()
         self.batched: set = set()  # nodes that carry the batch dimension (they depend on the input)
         self.clean: dict = {}
@@ -152,6 +171,11 @@ class Incremental:
                     self.output = node.args[0]
         if not isinstance(self.output, torch.fx.Node):
             raise Unsupported(f"{type(net).__name__} returns {type(self.output).__name__}, not one tensor")
+
+    @property
+    def clean_scores(self) -> torch.Tensor:
+        """The network's output on the clean image, 1×classes (computed once, when constructed)."""
+        return self.clean[self.output]
 
     # ---------------------------------------------------------------- reading the graph
     def _check_inplace(self):
@@ -214,7 +238,7 @@ class Incremental:
             source = state.get(node.args[0]) if node.args and isinstance(node.args[0], torch.fx.Node) else None
             geometry = _geometry(module) if module is not None else None
             if geometry is not None and isinstance(source, Patch) and len(node.all_input_nodes) == 1:
-                return self._windowed(node, source, *geometry)
+                return self._windowed(node, source, geometry)
             shift = _constant_pad(node, module)
             if shift is not None and isinstance(source, Patch) and len(node.all_input_nodes) == 1:
                 top, left = shift  # the padded border is constant: the box only moves
@@ -261,12 +285,12 @@ class Incremental:
             n, lo = cap, (lo + hi + 1) // 2 - cap // 2
         return n, lo.clamp(max=size - n).clamp(min=0)
 
-    def _windowed(self, node, patch: Patch, kernel, stride, padding, dilation, pad, op):
+    def _windowed(self, node, patch: Patch, layer: Sliding):
         out_size = self.clean[node].shape[2:]
         spans = []
         for axis, start in enumerate((patch.r0, patch.c0)):
-            k_eff = dilation[axis] * (kernel[axis] - 1) + 1
-            s, p = stride[axis], padding[axis]
+            k_eff = layer.dilation[axis] * (layer.kernel[axis] - 1) + 1
+            s, p = layer.stride[axis], layer.padding[axis]
             first, last = start, start + patch.values.shape[2 + axis] - 1        # changed input range
             lo = (-((-(first + p - k_eff + 1)) // s)).clamp(min=0)             # ⌈(first + p − k + 1) / s⌉
             hi = ((last + p) // s).clamp(max=out_size[axis] - 1)
@@ -274,7 +298,7 @@ class Incremental:
             rows_in = begin[:, None] * s - p + torch.arange((n - 1) * s + k_eff, device=begin.device)
             spans.append((n, begin, rows_in))
         (nh, r0, rows), (nw, c0, cols) = spans
-        out = op(_region(self.clean[node.args[0]], patch, rows, cols, pad))
+        out = layer.op(_region(self.clean[node.args[0]], patch, rows, cols, layer.pad))
         self._record(node, self.modules[node.target], out_size, (nh, nw))
         if (nh, nw) == tuple(out_size):
             return out  # the box is the whole map: from here the forward runs in full
@@ -311,12 +335,12 @@ class Incremental:
             per_position = module.weight[0].numel() * module.out_channels
             full = per_position * out_size[0] * out_size[1]
             box = tuple(out_size) if box is None else box
-            self.boxes[node.name] = (tuple(out_size), box, per_position * box[0] * box[1], full)
+            self.boxes[node.name] = Box(tuple(out_size), box, per_position * box[0] * box[1], full)
         elif isinstance(module, nn.Linear):
             macs = module.in_features * module.out_features
-            self.boxes[node.name] = (None, None, macs, macs)
+            self.boxes[node.name] = Box(None, None, macs, macs)
 
     def flops_ratio(self) -> float:
         """Multiply-adds of the plain forward ÷ those of the last incremental call (conv and linear layers)."""
-        computed = sum(b[2] for b in self.boxes.values())
-        return sum(b[3] for b in self.boxes.values()) / max(computed, 1)
+        computed = sum(b.macs for b in self.boxes.values())
+        return sum(b.full_macs for b in self.boxes.values()) / max(computed, 1)

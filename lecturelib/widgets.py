@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import attribution as at
-from . import plot, targets
+from . import plot
 from .hooks import capture
-from .incremental import Incremental, Unsupported
+from .occlude import Occluder
 
 __all__ = ["occlusion_probe", "attribution_explorer", "visualization_explorer", "dream_explorer", "feature_explorer",
            "patch_explorer", "cell_explorer"]
@@ -23,45 +23,38 @@ def _draw(out: W.Output, fn):
         plt.show()
 
 
-def occlusion_probe(model, img, target=None, window: int = 16):
-    """Move a grey square over the image with two sliders and watch the target's probability.
-    Each move recomputes only what the square changed (lecturelib.incremental), so it follows the
-    sliders; a network torch.fx cannot read runs whole."""
+def occlusion_probe(model, img, target=None, window: int = 16, baseline="mean"):
+    """Move a square (filled as `ll.occlusion`'s `baseline`: "mean" is the mean colour) over the
+    image with two sliders and watch the target's probability. It runs `ll.occlusion`'s own
+    `Occluder`: each move recomputes only what the square changed (lecturelib.incremental), so it
+    follows the sliders; a network torch.fx cannot read runs whole. The box's `.drop` holds the
+    last drop, p(x) − p(x occluded)."""
     x = model.as_input(img)
-    c = targets.per_image(model, x, target)[0]
+    occluder = Occluder(model, x, target, baseline, method="incremental")
+    c, p0 = occluder.c, float(occluder.p0)
     size = x.shape[-1]
     row = W.IntSlider(0, 0, size - window, 4, description="row")
     col = W.IntSlider(0, 0, size - window, 4, description="column")
     win = W.IntSlider(window, 4, size, 4, description="window")
     out = W.Output()
-    with torch.no_grad():
-        p0 = float(torch.softmax(model(x), 1)[0, c])
-    try:
-        incremental = Incremental(model.net, x)
-    except Unsupported:
-        incremental = None
+    box = W.VBox([W.HBox([row, col, win]), out])
 
     def update(*_):
         w = win.value
         row.max = col.max = size - w
-        xo = x.clone()
-        xo[..., row.value:row.value + w, col.value:col.value + w] = 0  # 0 = the mean colour in normalized space
-        with torch.no_grad():
-            if incremental is not None:
-                where = torch.tensor([row.value], device=x.device), torch.tensor([col.value], device=x.device)
-                scores = incremental(torch.zeros_like(x), *where, w)
-            else:
-                scores = model(xo)
-            p = float(torch.softmax(scores, 1)[0, c])
+        place = (row.value, col.value)
+        box.drop = occluder.drops([place], w)[0]
+        p = p0 - box.drop
 
         def draw():
             _, ax = plt.subplots(figsize=(4, 4))
-            plot.show(xo, f"p({model.categories[c]}) = {p:.3f}  (unoccluded {p0:.3f})", ax=ax, model=model)
+            plot.show(occluder.occluded([place], w), f"p({model.categories[c]}) = {p:.3f}  (unoccluded {p0:.3f})",
+                      ax=ax, model=model)
         _draw(out, draw)
     for s in (row, col, win):
         s.observe(update, "value")
     update()
-    return W.VBox([W.HBox([row, col, win]), out])
+    return box
 
 
 METHODS = {"gradient (backprop)": at.saliency, "deconvnet": at.deconvnet, "guided backprop": at.guided_backprop}

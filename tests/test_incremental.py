@@ -10,7 +10,8 @@ from torch import nn
 import lecturelib as ll
 from lecturelib import attribution as at
 from lecturelib.coursemodels import shapes_data
-from lecturelib.incremental import Incremental, Unsupported
+from lecturelib.incremental import Box, Incremental, Unsupported
+from lecturelib.occlude import positions
 
 
 def occluded_batch(x, fill, places, window):
@@ -24,7 +25,7 @@ def assert_same_scores(net, x, window, stride, batch=16):
     """Every window position, borders included: incremental scores = the network on the occluded copy."""
     fill = torch.randn_like(x)
     size = x.shape[-1]
-    pos = at._positions(size, window, stride)
+    pos = positions(size, window, stride)
     places = [(r, c) for r in pos for c in pos]
     inc = Incremental(net, x)
     with torch.no_grad():
@@ -98,7 +99,7 @@ def test_efficientnet_lite0_exact_and_never_runs_a_layer_in_full():
         mine, theirs = inc(fill, rows, cols, 16), model.net(occluded_batch(x, fill, places, 16))
     assert (mine - theirs).abs().max() <= 1e-5 * float(theirs.max() - theirs.min())
     assert not inc.notes and inc.flops_ratio() > 1.3
-    assert inc.boxes["_blocks_1__depthwise_conv"][1] < (10, 10)  # the stride-2 padded conv kept a small box
+    assert inc.boxes["_blocks_1__depthwise_conv"].box < (10, 10)  # the stride-2 padded conv kept a small box
 
 
 @pytest.mark.parametrize("size, window, stride", [(19, 4, 3), (20, 5, 5), (16, 1, 1)])
@@ -116,8 +117,20 @@ def test_torchvision_architectures_exact(arch):
     torch.manual_seed(0)
     net = getattr(torchvision.models, arch)().eval()
     inc = assert_same_scores(net, torch.randn(1, 3, 64, 64), window=16, stride=12)
-    full, computed = sum(b[3] for b in inc.boxes.values()), sum(b[2] for b in inc.boxes.values())
+    full, computed = sum(b.full_macs for b in inc.boxes.values()), sum(b.macs for b in inc.boxes.values())
     assert computed < full  # it did skip work
+
+
+def test_boxes_are_named_and_still_unpack_by_position():
+    """Notebook 03 reads `inc.boxes` both ways: `b[0]` and `size, box, done, full = inc.boxes[name]`."""
+    torch.manual_seed(0)
+    inc = Incremental(Branchy().eval(), torch.randn(1, 3, 16, 16))
+    inc(torch.zeros(1, 3, 16, 16), torch.tensor([4]), torch.tensor([4]), 3)
+    conv, linear = inc.boxes["stem_0"], inc.boxes["head_2"]
+    assert isinstance(conv, Box) and conv.size == (16, 16) and conv.box == (5, 5)
+    size, box, done, full = conv
+    assert (size, box, done, full) == (conv[0], conv[1], conv.macs, conv.full_macs) and done < full
+    assert linear.size is None and linear.macs == linear.full_macs == 8 * 5
 
 
 def test_occlusion_map_incremental_equals_naive_on_a_course_model(shapes_model):
@@ -153,6 +166,43 @@ def test_peaked_imagenet_architecture_map_is_exact():
     inc = at.occlusion(net, x, None, window=16, stride=8, method="incremental")
     scale = float(naive.max() - naive.min())
     assert scale > 1e-3 and (inc - naive).abs().max() <= 1e-5 * scale
+
+
+class Clean(nn.Module):
+    """Counts the passes of the clean image `x` through its first layer (each image of a batch)."""
+
+    def __init__(self, net, x):
+        super().__init__()
+        self.x, self.count = x, 0
+        first = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+        self.handle = first.register_forward_pre_hook(self.seen)
+
+    def seen(self, module, args):
+        a = args[0]
+        if isinstance(a, torch.Tensor) and a.shape[1:] == self.x.shape[1:]:
+            self.count += sum(torch.equal(ai, self.x[0]) for ai in a)
+
+
+@pytest.mark.parametrize("method", ["naive", "incremental", "auto", "approximate"])
+@pytest.mark.parametrize("target", [3, None])
+def test_the_clean_image_runs_once(shapes_model, method, target):
+    """One forward pass of the unoccluded image gives the class (for target None) and p(x), and is
+    the incremental method's cache; before, it ran three times (targets, p(x), the cache)."""
+    x = shapes_model.normalize(shapes_data(1, seed=7)[0])
+    counter = Clean(shapes_model.net, x)
+    try:
+        at.occlusion(shapes_model, x, target, window=8, stride=8, method=method)
+    finally:
+        counter.handle.remove()
+    assert counter.count == 1
+
+
+def test_a_unit_target_is_refused_with_the_reason(shapes_model):
+    x = shapes_model.normalize(shapes_data(1, seed=7)[0])
+    with pytest.raises(ValueError, match="class's probability"):
+        at.occlusion(shapes_model, x, "4:1", window=8, stride=8)
+    with pytest.raises(ValueError, match="3 targets for a batch of 1"):
+        at.occlusion(shapes_model, x, [0, 1, 2], window=8, stride=8)
 
 
 def test_model_left_unchanged_without_hooks(shapes_model):

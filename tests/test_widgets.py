@@ -2,6 +2,7 @@
 import ipywidgets as W
 import matplotlib
 import pytest
+import torch
 
 import lecturelib as ll
 from lecturelib.coursemodels import shapes_data
@@ -55,3 +56,25 @@ def test_cell_explorer_recolours_on_every_control():
         seen.add(shown.value)
     text.value = ""
     assert "type some Python" in shown.value
+
+
+@pytest.mark.parametrize("baseline", ["mean", "blur"])
+def test_occlusion_probe_sweeps_the_same_map_as_occlusion(shapes_model, images, baseline):
+    """The probe moved over every place of a window-8, stride-8 grid gives, pixel by pixel, the map
+    `ll.occlusion` computes with the same window, fill and method (it runs the same `Occluder`)."""
+    x, c = images[:1], 2
+    box = ll.widgets.occlusion_probe(shapes_model, x, c, window=8, baseline=baseline)
+    row, col, win = (w for w in controls(box) if isinstance(w, W.IntSlider))
+    assert win.value == 8
+    drop, count = torch.zeros(32, 32), torch.zeros(32, 32)
+    for r in (0, 8, 16, 24):
+        row.value = r
+        for q in (0, 8, 16, 24):
+            col.value = q
+            drop[r:r + 8, q:q + 8] += box.drop
+            count[r:r + 8, q:q + 8] += 1
+    expected = ll.occlusion(shapes_model, x, c, window=8, stride=8, baseline=baseline, method="incremental",
+                            batch_size=1)
+    assert torch.equal(drop / count, expected[0, 0])
+    import matplotlib.pyplot as plt
+    plt.close("all")

@@ -1,0 +1,110 @@
+"""What to do with a finished attribution map: segment with it, score it against the truth, and check
+that it depends on the model at all.
+
+    grabcut(image, saliency_map)             an object mask from a saliency map (Simonyan et al.)
+    mass_in_mask(maps, masks)                the share of each map's mass on the object
+    pointing_game(model, {name: method})     every method against the `shapes` model's known masks
+    randomized(model, layers)                a copy with its top layers re-drawn (Adebayo et al.)
+
+The attribution methods themselves are in lecturelib.attribution (which also offers these names).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .models import Model, as_model
+
+__all__ = ["grabcut", "mass_in_mask", "pointing_game", "randomized", "weight_layers"]
+
+
+# ------------------------------------------------------------------------------------ segmentation
+def grabcut(image, saliency_map, foreground: float = 0.95, background: float = 0.30, iterations: int = 5) -> np.ndarray:
+    """Segment an object from a saliency map, as Simonyan et al.: pixels above the `foreground`
+    quantile of the map seed the object, those below the `background` quantile seed the
+    background, and OpenCV's GrabCut decides the rest from colour. Returns an H×W bool mask.
+
+    image: H×W×3 pixels (uint8 or floats in [0, 1]); saliency_map: H×W (or 1×H×W) non-negative."""
+    import cv2
+    img = np.asarray(image)
+    img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.dtype != np.uint8 else img
+    sal = saliency_map.detach().cpu().numpy() if isinstance(saliency_map, torch.Tensor) else np.asarray(saliency_map)
+    sal = np.squeeze(sal)
+    if img.ndim != 3 or img.shape[2] != 3 or sal.shape != img.shape[:2]:
+        raise ValueError(f"grabcut needs an H×W×3 image and an H×W map of the same size; got {img.shape} and {sal.shape}")
+    if not 0 <= background < foreground <= 1:
+        raise ValueError(f"need 0 ≤ background < foreground ≤ 1 quantiles; got {background}, {foreground}")
+    hi, lo = np.quantile(sal, foreground), np.quantile(sal, background)
+    mask = np.full(sal.shape, cv2.GC_PR_BGD, np.uint8)  # undecided: probably background
+    mask[sal > hi] = cv2.GC_FGD
+    mask[sal < lo] = cv2.GC_BGD
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(np.ascontiguousarray(img[..., ::-1]), mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+
+
+# ------------------------------------------------------------------------------------ against the truth
+def mass_in_mask(attr_map: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Fraction of each map's (non-negative) mass inside the object mask: N×H×W maps, N×H×W bool
+    masks → N values. A uniform map scores the mask's area fraction."""
+    m = attr_map.detach().float().clamp(min=0).reshape(mask.shape)
+    total = m.sum(dim=(-2, -1)).clamp(min=1e-12)
+    return (m * mask.to(m.device)).sum(dim=(-2, -1)) / total
+
+
+def pointing_game(model: Model, methods: dict, n: int = 40, seed: int = 123, tolerance: int = 1) -> dict:
+    """Score attribution methods against the known object masks of the `shapes` course model.
+
+    methods: {name: fn(model, x, targets) → N×H×W map (or N×C×H×W / N×1×H×W, reduced by max-abs)}.
+    Uses the `n` images of `shapes_data(n, seed)` that the model classifies correctly, each
+    explained for its true class. Masks are widened by `tolerance` pixels (edge pixels are half
+    object at 32 px). Returns {name: {"mass": mean fraction of map mass on the object,
+    "hits": fraction of maps whose peak is on the object}} plus "uniform" for a flat map."""
+    from .coursemodels import shapes_data
+    pixels, labels, masks = shapes_data(n, seed=seed)
+    x = model.normalize(pixels.to(model.device))
+    with torch.no_grad():
+        keep = model(x).argmax(1).cpu() == labels
+    x, labels, masks = x[keep], labels[keep], masks[keep]
+    near = F.max_pool2d(masks.float()[:, None], 2 * tolerance + 1, 1, tolerance)[:, 0] > 0
+    area = float(near.float().mean())  # a flat map puts this much mass on the object, and peaks there this often
+    out = {"uniform": {"mass": area, "hits": area}}
+    for name, fn in methods.items():
+        m = fn(model, x, labels.tolist()).detach().cpu()
+        if m.ndim == 4 and m.shape[1] > 1:
+            m = m.abs().amax(dim=1)  # max-abs over colour channels (attribution.max_abs)
+        m = m.reshape(len(x), *x.shape[2:])
+        peak = m.flatten(1).argmax(1)
+        out[name] = {"mass": float(mass_in_mask(m, near).mean()),
+                     "hits": float(near.flatten(1)[torch.arange(len(m)), peak].float().mean())}
+    return out
+
+
+# ------------------------------------------------------------------------------------ does it depend on the model?
+def weight_layers(net) -> list:
+    """The layers that hold learned weights a student counts as layers: convolutions and linear
+    layers, in definition order (normalization layers are not counted: they rescale, they do not mix)."""
+    norms = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
+    return [m for m in net.modules() if hasattr(m, "reset_parameters") and not isinstance(m, norms)
+            and any(True for _ in m.parameters(recurse=False))]
+
+
+def randomized(model, layers: int, seed: int = 0) -> Model:
+    """A copy of `model` whose last `layers` weight layers (convolutions and linear layers, in
+    definition order; `weight_layers`) have
+    fresh random weights: the model-randomization sanity check of Adebayo et al. (2018).
+    An explanation that barely changes when the top layers are randomized does not explain the model."""
+    import copy
+    twin = copy.deepcopy(as_model(model))
+    resettable = weight_layers(twin.net)
+    if not 0 <= layers <= len(resettable):
+        raise ValueError(f"{model.name} has {len(resettable)} weight layers (convolutions and linear layers); "
+                         f"got layers={layers}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in resettable[len(resettable) - layers:]:
+            m.reset_parameters()
+    twin.net.requires_grad_(False)
+    twin.name = f"{model.name} (top {layers} layers randomized)"
+    return twin
