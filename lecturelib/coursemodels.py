@@ -156,7 +156,13 @@ def weights_file(name: str) -> Path:
     return Path(str(resources.files("lecturelib") / "weights" / f"{name}.pt"))
 
 
-def load_course_net(name: str) -> nn.Module:
+def load_course_net(name: str, pretrained: bool = True, seed: int = 0) -> nn.Module:
+    """The trained course network, or (pretrained=False) the same architecture with seeded random
+    weights: the untrained control a lesson's claim must fail on."""
+    if not pretrained:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return build(name)
     path = weights_file(name)
     if not path.exists():
         raise FileNotFoundError(f"course model weights {path} are missing; run: python -m lecturelib train {name}")

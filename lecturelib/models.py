@@ -408,13 +408,13 @@ def load_model(name: str = DEFAULT_MODEL, device=None, pretrained: bool = True) 
           "vgg19", "googlenet", "resnet18", any other torchvision classifier (weights through
           torchvision's cache), or a course model: "digits", "shapes", "shapes_twin".
     pretrained=False: the same architecture with seeded random weights, marked untrained (the
-          control for a lesson's claim: it must fail there). Course models are always trained."""
+          control for a lesson's claim: it must fail there), for course models too."""
     from .coursemodels import SPECS, load_course_net
     device = default_device() if device is None else torch.device(device)
     if name in SPECS:
         spec = SPECS[name]
-        net = load_course_net(name)
-        model = Model(net, name, True, list(spec.categories), spec.mean, spec.std, spec.size, spec.size)
+        net = load_course_net(name, pretrained, UNTRAINED_SEED)
+        model = Model(net, name, pretrained, list(spec.categories), spec.mean, spec.std, spec.size, spec.size)
     elif name in LITE:
         net, pretrained = _build_lite(name, pretrained)
         model = Model(net, name, pretrained, imagenet_categories(), LITE_MEAN, LITE_STD, LITE[name].size)

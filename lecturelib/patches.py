@@ -265,11 +265,13 @@ def _item(images, n: int) -> torch.Tensor:
 
 
 def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: int = 32,
-                progress: bool | None = None) -> TopPatches:
+                progress: bool | None = None, distinct: bool = False) -> TopPatches:
     """Scan `images` (an N×C×H×W normalized tensor, or any sequence whose items are C×H×W
     normalized tensors) and keep the k largest activations of each channel in `unit` (one index,
     a list, or None for all) of `layer`, with the image and position where each occurred.
-    Ties are broken by image order, then position, so results are deterministic."""
+    distinct=True keeps at most one position per image (its strongest), so the k patches come
+    from k different images: what to use when counting images. Ties are broken by image order,
+    then position, so results are deterministic."""
     net = as_model(model).net
     n = len(images)
     if k < 1 or n < 1:
@@ -304,8 +306,12 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
                     if any(not 0 <= c < a.shape[1] for c in channels):
                         raise IndexError(f"{layer} has {a.shape[1]} channels; got {channels}")
                     hw = a.shape[2] * a.shape[3]
-                vals = a[:, channels].permute(1, 0, 2, 3).reshape(len(channels), -1)   # channels × (batch·H·W)
-                idx = torch.arange(s * hw, s * hw + vals.shape[1], device=vals.device).expand_as(vals)
+                vals = a[:, channels].flatten(2)                                      # batch × channels × H·W
+                pos = torch.arange(hw, device=vals.device).expand_as(vals)
+                if distinct:   # each image offers only its strongest position
+                    vals, pos = vals.max(2, keepdim=True)
+                idx = torch.arange(s, s + len(vals), device=vals.device).view(-1, 1, 1) * hw + pos
+                vals, idx = (t.transpose(0, 1).reshape(len(channels), -1) for t in (vals, idx))  # channels × rest
                 if best_v is not None:
                     vals, idx = torch.cat([best_v, vals], 1), torch.cat([best_i, idx], 1)
                 order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, :k]  # earlier wins a tie
