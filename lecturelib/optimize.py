@@ -1,24 +1,34 @@
 """Optimizing over images: keep the network fixed, treat the image as the parameters, follow a gradient.
 
-Lectures 06-10 are all one loop, `optimize_image(model, objective, ...)`:
+Lectures 06-10 are all one loop, `render`, fed four callables (the shape of lucent's render_vis):
 
-    objective   what to make large. One-line forms: a class index or name ("ostrich": its score
-                before softmax), "features.12:37" (channel 37, averaged over space),
-                "features.12:37:6:6" (one neuron), "features.10" (the layer's ½‖a‖², DeepDream).
-                Or build one from the functions below and compose: `match(...) + 1e3 * style(...)`.
-    penalties   l2 (λ‖x‖²), tv (λ·sum of squared neighbour differences), alpha_norm (λ‖x‖_α^α)
-    transforms  jitter (a random circular shift each step, so the gradient is shift-averaged),
-                blur every k steps, clamping to the valid pixel range, octaves (coarse to fine)
-    parameters  "pixels" (the normalized image itself) or "fourier" (a colour-decorrelated,
-                1/f-scaled spectrum through a sigmoid: smoother pictures, Olah et al. 2017)
+    objective   what to make large, per image, from the activations. One-line forms: a class
+                index or name ("ostrich": its score before softmax), "features.12:37" (channel 37,
+                averaged over space), "features.12:37:6:6" (one neuron), "features.10" (the
+                layer's ½‖a‖², DeepDream). Penalties are objectives on the image itself: l2(),
+                tv(), alpha_norm(α). All of them compose: `class_score("tabby") - 1e-4 * l2()`,
+                `match(...) + 1e3 * style(...)`.
+    param       what the optimizer changes and how it becomes an image: `Pixels` (the normalized
+                image itself; the blur every k steps and the clamping to valid pixels happen to it
+                after each step) or `Fourier` (a colour-decorrelated, 1/f-scaled spectrum through a
+                sigmoid: smoother pictures, always valid; Olah et al. 2017)
+    transforms  callables (image, generator) → image, applied before the forward at every step,
+                so the gradient is averaged over them: `roll` (jitter), `random_scale`,
+                `random_rotate` (`robust_transforms`: lucent's set for feature visualization)
+    optimizer   a torch optimizer over the parameterization's tensors, by name in `make_optimizer`:
+                "adam", "lbfgs", "sgd", and the rescaled step rules "sgd_l2", "sgd_mean", "sign"
 
-Everything happens in the model's normalized input space, where the published settings cited
-next to each default are given. The loop never changes the model: it runs inside `ll.frozen` and
-`ll.capture`, which restore flags and remove hooks however the loop ends, and an interrupt (the
-stop button) returns the image reached so far.
+`optimize_image(model, objective, ...)` turns the lectures' settings (l2=, jitter=, blur_every=,
+optimizer=, octaves=, ...) into these callables and runs `render` once per octave. Everything
+happens in the model's normalized input space, where the published settings cited next to each
+default are given. The model never changes: the loop runs inside `ll.frozen` and `ll.capture`,
+which restore flags and remove hooks however it ends, and an interrupt (the stop button) returns
+the image reached so far.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -31,39 +41,51 @@ from . import targets
 from .hooks import capture, device_of, frozen
 from .models import Model, as_model
 
-__all__ = ["optimize_image", "Optimized", "Objective", "objective", "class_score", "log_prob", "channel",
-           "neuron", "layer_norm", "match", "gram", "style", "visualize_class", "maximize_activation",
-           "invert", "deepdream", "style_transfer", "fooling_image", "fgsm", "pixel_change", "STYLE_SETTINGS",
-           "style_settings", "Pixels", "Fourier", "Knobs", "PARAMETERIZATIONS"]
+__all__ = ["optimize_image", "render", "Optimized", "Objective", "objective", "class_score", "log_prob", "channel",
+           "neuron", "layer_norm", "match", "gram", "style", "l2", "tv", "alpha_norm", "ZERO", "OUTPUT", "INPUT",
+           "roll", "random_scale", "random_rotate", "robust_transforms", "apply_transforms", "make_optimizer",
+           "Rescaled", "set_lr", "Run", "visualize_class", "maximize_activation", "invert", "deepdream", "style_transfer",
+           "fooling_image", "fgsm", "pixel_change", "STYLE_SETTINGS", "style_settings", "Pixels", "Fourier",
+           "PARAMETERIZATIONS"]
 
-OUTPUT = ""  # the key of the network's output among the activations an objective sees
+OUTPUT = ""          # the key of the network's output (class scores) among what an objective sees
+INPUT = "<input>"    # the key of the image itself (N×C×H×W, before the transforms): for penalties
 
 
 # ------------------------------------------------------------------------------------ objectives
 class Objective:
     """A score to maximize: `fn(acts)` → N values, one per image, where `acts` maps each layer
-    name in `layers` to its output and "" to the network's output (class scores).
-    Objectives compose: `a + b`, `a - b`, `3 * a`, `-a`, `sum([a, b])`."""
+    name in `layers` to its output, OUTPUT ("") to the network's output (class scores) and INPUT
+    to the image. Objectives compose: `a + b`, `a - b`, `3 * a`, `-a`, `sum([a, b])`.
+    `bind(model)` resolves what needs the model (class names); `objective(model, ...)` calls it."""
 
-    def __init__(self, fn: Callable[[dict], torch.Tensor], layers=(), name: str = "objective"):
-        self.fn, self.layers, self.name = fn, tuple(dict.fromkeys(layers)), name
+    def __init__(self, fn: Callable[[dict], torch.Tensor], layers=(), name: str = "objective",
+                 bind: Callable[[Model], Objective] | None = None):
+        self.fn, self.layers, self.name, self._bind = fn, tuple(dict.fromkeys(layers)), name, bind
 
     def __call__(self, acts: dict) -> torch.Tensor:
         return self.fn(acts)
+
+    def bind(self, model) -> Objective:
+        """This objective with class names resolved on `model` (itself when there are none)."""
+        return self if self._bind is None else self._bind(as_model(model))
 
     def __add__(self, other):
         if isinstance(other, (int, float)) and other == 0:  # sum() starts from 0
             return self
         if not isinstance(other, Objective):
             return NotImplemented
-        return Objective(lambda a: self(a) + other(a), self.layers + other.layers, f"{self.name} + {other.name}")
+        bind = (lambda m: self.bind(m) + other.bind(m)) if self._bind or other._bind else None
+        return Objective(lambda a: self(a) + other(a), self.layers + other.layers, f"{self.name} + {other.name}",
+                         bind)
 
     __radd__ = __add__
 
     def __mul__(self, k):
         if not isinstance(k, (int, float)):
             return NotImplemented
-        return Objective(lambda a: k * self(a), self.layers, f"{k:g}·{self.name}")
+        bind = (lambda m: k * self.bind(m)) if self._bind else None
+        return Objective(lambda a: k * self(a), self.layers, f"{k:g}·{self.name}", bind)
 
     __rmul__ = __mul__
 
@@ -88,8 +110,29 @@ def _label(index) -> str:
     return str(index.tolist() if isinstance(index, torch.Tensor) else index)
 
 
+def _named(index) -> bool:
+    """Whether a class target holds a name (resolved later, on the model)."""
+    return isinstance(index, str) or (isinstance(index, (list, tuple)) and any(isinstance(i, str) for i in index))
+
+
+def _by_name(make: Callable, index, what: str) -> Objective:
+    """An objective over classes given by name: it needs `bind(model)` before use."""
+    def unbound(acts):
+        raise ValueError(f"{what}[{_label(index)}] names a class: give it to ll.optimize_image (or call "
+                         f".bind(model)) so the name can be looked up")
+
+    def bind(model):
+        idx = [model.class_index(i) for i in index] if isinstance(index, (list, tuple)) else model.class_index(index)
+        return make(idx)
+    return Objective(unbound, (), f"{what}[{_label(index)}]", bind)
+
+
 def class_score(index) -> Objective:
-    """The score S_c before softmax; `index` is one class or one per image."""
+    """The score S_c before softmax; `index` is one class or one per image (indices, or names
+    resolved on the model the objective is used with)."""
+    if _named(index):
+        return _by_name(class_score, index, "score")
+
     def fn(acts):
         idx = torch.as_tensor(index, device=acts[OUTPUT].device).reshape(-1, 1).expand(len(acts[OUTPUT]), 1)
         return acts[OUTPUT].gather(1, idx)[:, 0]
@@ -98,7 +141,10 @@ def class_score(index) -> Objective:
 
 def log_prob(index) -> Objective:
     """log p(c | x): the class score minus the log-sum-exp of all scores (raising it also pushes
-    every other class down)."""
+    every other class down). Classes as in `class_score`."""
+    if _named(index):
+        return _by_name(log_prob, index, "log p")
+
     def fn(acts):
         idx = torch.as_tensor(index, device=acts[OUTPUT].device).reshape(-1, 1).expand(len(acts[OUTPUT]), 1)
         return torch.log_softmax(acts[OUTPUT], 1).gather(1, idx)[:, 0]
@@ -149,10 +195,40 @@ def style(layer: str, target_gram: torch.Tensor) -> Objective:
                      (layer,), f"style {layer}")
 
 
+# Penalties: objectives on the image (INPUT, normalized space), to be subtracted: `score - 1e-3 * l2()`.
+def l2() -> Objective:
+    """‖x‖², the sum of squares of the image, per image (weight decay; CS231n's λ‖I‖²)."""
+    return Objective(lambda acts: acts[INPUT].pow(2).flatten(1).sum(1), (), "‖x‖²")
+
+
+def tv() -> Objective:
+    """Total variation: the sum of squared differences of neighbouring pixels, per image."""
+    def fn(acts):
+        x = acts[INPUT]
+        return ((x[:, :, 1:] - x[:, :, :-1]).pow(2).flatten(1).sum(1)
+                + (x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).flatten(1).sum(1))
+    return Objective(fn, (), "TV(x)")
+
+
+def alpha_norm(alpha: float = 6.0) -> Objective:
+    """‖x‖_α^α = Σ|x|^α per image: Mahendran & Vedaldi's α-norm prior (α = 6) keeps pixels in range."""
+    return Objective(lambda acts: acts[INPUT].abs().pow(alpha).flatten(1).sum(1), (), f"‖x‖_{alpha:g}^{alpha:g}")
+
+
+ZERO = Objective(lambda acts: acts[INPUT].new_zeros(len(acts[INPUT])), (), "0")  # no penalty
+
+
+def _penalty(weights: dict, alpha: float) -> Objective:
+    """Σ weight·penalty over the weighted ones of {"l2", "tv", "alpha_norm"}, as one objective."""
+    terms = {"l2": l2, "tv": tv, "alpha_norm": lambda: alpha_norm(alpha)}
+    return sum((w * terms[k]() for k, w in weights.items() if w), ZERO)
+
+
 def objective(model, spec) -> Objective:
-    """An `Objective` from its one-line form (see the module doc); an Objective passes through."""
+    """An `Objective` from its one-line form (see the module doc); an Objective passes through,
+    bound to the model (class names resolved)."""
     if isinstance(spec, Objective):
-        return spec
+        return spec.bind(model)
     model = as_model(model)
     net = model.net
     if isinstance(spec, str) and ":" in spec:
@@ -166,54 +242,74 @@ def objective(model, spec) -> Objective:
                     f"'layer:channel:row:col' or an ll.optimize.Objective")
 
 
-@dataclass
-class Knobs:
-    """The loop's settings that a parameterization uses, or refuses."""
-    optimizer: str
-    low: torch.Tensor          # valid range in normalized space (narrowed by max_change)
-    high: torch.Tensor
-    std: torch.Tensor          # one pixel unit in normalized space is 1/std
-    clamp: bool
-    max_change: float | None
-    blur_every: int
-    blur_sigma: float
-    octaves: int
-    from_picture: bool         # init was a picture or tensor, not a noise name
+# ------------------------------------------------------------------------------------ transforms
+# A transform is fn(x, gen) → image: x is N×C×H×W (normalized), gen the run's torch.Generator, the
+# only source of randomness (so a seed gives the same picture and nothing global is touched).
+def roll(shift: int) -> Callable:
+    """Jitter: a circular shift by up to `shift` px each way, drawn anew at every step (CS231n,
+    Google's DeepDream). The image itself never moves: only what the network sees."""
+    def transform(x, gen):
+        dy, dx = (int(s) for s in torch.randint(-shift, shift + 1, (2,), generator=gen))
+        return torch.roll(x, [dy, dx], dims=(2, 3))
+    return transform
 
 
-_MAX_CHANGE = "max_change bounds the change from the start image: use param='pixels' and octaves=1"
+def random_scale(factors=tuple(1 + k / 50 for k in range(-5, 6))) -> Callable:
+    """Resize (bilinear) by one of `factors`, drawn at every step (lucent: 0.9 … 1.1)."""
+    def transform(x, gen):
+        f = factors[int(torch.randint(len(factors), (1,), generator=gen))]
+        return F.interpolate(x, scale_factor=f, mode="bilinear", align_corners=False)
+    return transform
 
 
+def random_rotate(degrees: float = 10.0) -> Callable:
+    """Rotate about the centre by an angle uniform in ±`degrees`, drawn at every step (lucent:
+    ±10°); corners are filled by reflection. For square images."""
+    def transform(x, gen):
+        a = math.radians((2 * float(torch.rand((), generator=gen)) - 1) * degrees)
+        theta = x.new_tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]])
+        grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return transform
+
+
+def robust_transforms(shift: int = 8, degrees: float = 10.0) -> list:
+    """Lucent's transforms for feature visualization (without its padding): jitter, scale
+    0.9-1.1, rotate ±`degrees`, a smaller jitter. Pictures that survive them are less noisy."""
+    return [roll(shift), random_scale(), random_rotate(degrees), roll(max(1, shift // 2))]
+
+
+def apply_transforms(transforms, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """x through each transform in turn."""
+    for t in transforms:
+        x = t(x, gen)
+    return x
+
+
+# ------------------------------------------------------------------------------------ parameterizations
+# A parameterization is made by `param(start, gen)` (start: the N×C×H×W normalized image at this
+# octave; gen: the run's generator) and has `params` (the tensors the optimizer changes), `image()`
+# (→ N×C×H×W normalized, differentiable) and `after_step(i)` (work after step i: projections).
 class Pixels:
-    """The image itself (normalized space) is the parameter. After each gradient: the step rule's
-    rescaling, and no change for images that are done. After each step: a blur every
-    `blur_every` steps, then clamping to the valid range (with `max_change`, the L∞ ball around
-    the start: projected gradient ascent)."""
+    """The image itself (normalized space) is the parameter. After each step: a Gaussian blur
+    every `blur_every` steps (σ `blur_sigma`; Yosinski et al.), then clamping to [low, high]
+    (the valid range; with max_change the L∞ ball around the start: projected gradient ascent)."""
 
-    @staticmethod
-    def check(k: Knobs) -> None:
-        if k.max_change is not None and k.octaves > 1:
-            raise ValueError(_MAX_CHANGE)
-
-    def __init__(self, start: torch.Tensor, model: Model, gen: torch.Generator, k: Knobs):
-        self.x, self.k = start.detach().clone().requires_grad_(True), k
+    def __init__(self, start: torch.Tensor, gen: torch.Generator | None = None, *, low=None, high=None,
+                 blur_every: int = 0, blur_sigma: float = 0.5):
+        self.x = start.detach().clone().requires_grad_(True)
         self.params = [self.x]
+        self.low, self.high, self.blur_every, self.blur_sigma = low, high, blur_every, blur_sigma
 
     def image(self) -> torch.Tensor:
         return self.x
 
-    def image_gradient(self) -> torch.Tensor | None:
-        return self.x.grad
-
-    def after_gradient(self, done: torch.Tensor) -> None:
-        self.x.grad = _rescale(self.x.grad, self.k.optimizer, self.k.std) * (~done).view(-1, 1, 1, 1)
-
     @torch.no_grad()
     def after_step(self, i: int) -> None:
-        if self.k.blur_every and (i + 1) % self.k.blur_every == 0:
-            self.x.copy_(_blur(self.x, self.k.blur_sigma))
-        if self.k.clamp or self.k.max_change is not None:
-            self.x.copy_(torch.maximum(torch.minimum(self.x, self.k.high), self.k.low))
+        if self.blur_every and (i + 1) % self.blur_every == 0:
+            self.x.copy_(_blur(self.x, self.blur_sigma))
+        if self.low is not None:
+            self.x.copy_(torch.maximum(torch.minimum(self.x, self.high), self.low))
 
 
 # The square root of ImageNet's colour covariance, as published with lucid (Olah et al., 2017).
@@ -222,21 +318,14 @@ _COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.0
 
 class Fourier:
     """A spectrum scaled by 1/frequency (natural images' falloff) per decorrelated colour channel;
-    the image is sigmoid(colour mix(inverse FFT)), so it is always a valid picture: no clamp, no
-    blur, no step rescaling. It starts from noise at one scale."""
+    the image is `normalize`(sigmoid(colour mix(inverse FFT))), so it is always a valid picture: no
+    clamp, no blur. It starts from noise (sd `sd`) drawn from `gen`, whatever `start` holds."""
 
-    @staticmethod
-    def check(k: Knobs) -> None:
-        if k.max_change is not None:
-            raise ValueError(_MAX_CHANGE)
-        if k.octaves > 1 or k.from_picture:
-            raise ValueError("the fourier parameterization starts from noise at one scale: use init='randn', octaves=1")
-
-    def __init__(self, start: torch.Tensor, model: Model, gen: torch.Generator, k: Knobs, sd: float = 0.01):
+    def __init__(self, start: torch.Tensor, gen: torch.Generator, *, normalize: Callable, sd: float = 0.01):
         n, c, h, w = start.shape
         freq = torch.sqrt(torch.fft.fftfreq(h)[:, None] ** 2 + torch.fft.rfftfreq(w)[None] ** 2)
         self.scale = (1.0 / freq.clamp(min=1.0 / max(h, w))).to(start.device)
-        self.size, self.model = (h, w), model
+        self.size, self.normalize = (h, w), normalize
         spectrum = torch.randn(n, c, h, w // 2 + 1, 2, generator=gen) * sd
         self.spectrum = spectrum.to(start.device).requires_grad_(True)
         self.params = [self.spectrum]
@@ -246,21 +335,78 @@ class Fourier:
         if img.shape[1] == 3:
             mix = _COLOR_SQRT.to(img.device) / _COLOR_SQRT.norm(dim=0).max()
             img = torch.einsum("ij,njhw->nihw", mix, img)
-        return self.model.normalize(torch.sigmoid(img))
-
-    def image_gradient(self) -> None:
-        return None  # the gradient lives in the spectrum
-
-    def after_gradient(self, done: torch.Tensor) -> None:
-        pass
+        return self.normalize(torch.sigmoid(img))
 
     def after_step(self, i: int) -> None:
         pass
 
 
-# A new parameterization is a class with check, params, image, image_gradient, after_gradient and
-# after_step; optimize_image takes it by name here or as the class itself (param=MyParameterization).
+# param= takes these names, or any callable (start, gen) → parameterization (a class, a partial).
 PARAMETERIZATIONS = {"pixels": Pixels, "fourier": Fourier}
+
+
+# ------------------------------------------------------------------------------------ optimizers
+_OPTIMIZERS = ("adam", "lbfgs", "sgd", "sgd_l2", "sgd_mean", "sign")
+_DEFAULT_LR = {
+    "adam": lambda numel: 0.05,          # lucent's feature visualization
+    "lbfgs": lambda numel: 1.0,          # torch's default; the line length comes from curvature
+    "sgd": lambda numel: 1.0,
+    "sgd_l2": lambda numel: 25.0 * math.sqrt(numel / (3 * 224 * 224)),  # CS231n: 25 at 3×224×224; same per-pixel step
+    "sgd_mean": lambda numel: 0.026,     # Google's DeepDream: 1.5/mean|g| on the 0-255 scale
+    "sign": lambda numel: 8 / 255,       # FGSM, torchattacks' ε
+}
+
+
+def _rescale(grad: torch.Tensor, how: str, std: torch.Tensor) -> torch.Tensor:
+    """Per-image step directions: g/‖g‖₂ (CS231n), g/mean|g| (DeepDream), sign(g)/std (FGSM,
+    a step of 1 in pixel units per unit of lr)."""
+    flat = grad.flatten(1)
+    if how == "sgd_l2":
+        return grad / (flat.norm(dim=1).view(-1, 1, 1, 1) + 1e-12)
+    if how == "sgd_mean":
+        return grad / (flat.abs().mean(1).view(-1, 1, 1, 1) + 1e-12)
+    if how == "sign":
+        return grad.sign() / std
+    return grad
+
+
+class Rescaled(torch.optim.SGD):
+    """Plain SGD on a gradient rescaled per image (`rule`: "sgd_l2", "sgd_mean" or "sign", see
+    `_rescale`); `std` is one pixel unit in normalized space (1×C×1×1), for "sign"."""
+
+    def __init__(self, params, lr: float, rule: str, std=1.0):
+        super().__init__(params, lr=lr)
+        self.rule, self.std = rule, std
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad = _rescale(p.grad, self.rule, self.std)
+        return super().step(closure)
+
+
+def make_optimizer(name, params, lr: float | None = None, std=1.0, numel: int = 3 * 224 * 224):
+    """The step rule by name over `params`: "adam", "lbfgs" (one evaluation per step), "sgd"
+    (lr·g), "sgd_l2" (lr·g/‖g‖₂), "sgd_mean" (lr·g/mean|g|), "sign" (lr·sign(g), lr in pixel units,
+    `std` one pixel unit in normalized space); or `name` is fn(params) → torch optimizer.
+    lr=None: the rule's published default (`_DEFAULT_LR`) for images of `numel` values each."""
+    if callable(name):
+        return name(params)
+    lr = _DEFAULT_LR[name](numel) if lr is None else lr
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "lbfgs":
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    return Rescaled(params, lr, name, std)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 # ------------------------------------------------------------------------------------ the loop
@@ -286,16 +432,100 @@ class Optimized:
     info: dict = field(default_factory=dict)
 
 
-def _penalty(x: torch.Tensor, l2: float, tv: float, alpha_norm: float, alpha: float) -> torch.Tensor:
-    p = torch.zeros(len(x), device=x.device, dtype=x.dtype)
-    if l2:
-        p = p + l2 * x.pow(2).flatten(1).sum(1)
-    if tv:
-        p = p + tv * ((x[:, :, 1:] - x[:, :, :-1]).pow(2).flatten(1).sum(1)
-                      + (x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).flatten(1).sum(1))
-    if alpha_norm:
-        p = p + alpha_norm * x.abs().pow(alpha).flatten(1).sum(1)
-    return p
+class Run:
+    """The loop's bookkeeping: the result so far, the last image, which images are done (`done`,
+    N bools), snapshots at chosen steps, the progress bar."""
+
+    def __init__(self, start: torch.Tensor, snapshots=(), bar=None):
+        self.result, self.image, self.snapshots, self.bar = Optimized(image=start), start, snapshots, bar
+        self.done = torch.zeros(len(start), dtype=torch.bool, device=start.device)
+        if 0 in snapshots:
+            self.result.snapshots[0] = start.detach().cpu().clone()
+
+    @torch.no_grad()
+    def record(self, param, value: torch.Tensor, penalty: torch.Tensor) -> None:
+        self.image = param.image().detach()
+        r = self.result
+        r.history.append(float(value.mean()))
+        r.penalties.append(float(penalty.mean()))
+        r.steps += 1
+        if r.steps in self.snapshots:
+            r.snapshots[r.steps] = self.image.cpu().clone()
+        if self.bar is not None:
+            self.bar.update(1)
+
+
+def render(net, rec, objective: Objective, param, optimizer, transforms=(), *, steps: int, gen: torch.Generator,
+           run: Run, penalty: Objective = ZERO, stop: Callable | None = None, lr_end: float | None = None) -> None:
+    """The loop: `steps` steps of `optimizer` on `param`'s tensors, maximizing objective − penalty
+    of `param.image()` as the network sees it through `transforms`. `rec` is an `ll.capture` of the
+    layers the objectives read; `run` keeps what each step gave (`Run`). `stop`: scores N×K → N
+    bools, images that are done stop changing. `lr_end`: the rate for the last 10 % of the steps."""
+    for i in range(steps):
+        if lr_end is not None and i == math.ceil(0.9 * steps):
+            set_lr(optimizer, lr_end)
+        img = param.image()                                    # N×C×H×W, normalized space
+        out = net(apply_transforms(transforms, img, gen))      # jitter, scale, rotate: seen, not kept
+        acts = {**rec.activations, OUTPUT: out, INPUT: img}
+        value, cost = _per_image(objective(acts), img), penalty(acts)
+        run.done |= _stopped(stop, out.detach())
+        if bool(run.done.all()):
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss = (cost - value)[~run.done].sum()                 # done images get no gradient
+        loss.backward()
+        _warn_if_dead(param.params, objective, run)
+        optimizer.step(lambda: loss)                           # L-BFGS asks for a closure; one evaluation
+        param.after_step(i)                                    # pixels: blur every k steps, clamp
+        run.record(param, value, cost)
+
+
+def _per_image(value: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+    if value.shape != (len(img),):
+        raise ValueError(f"the objective must give one value per image; got shape {tuple(value.shape)}")
+    return value
+
+
+def _stopped(stop: Callable | None, scores: torch.Tensor) -> torch.Tensor:
+    if stop is None:
+        return torch.zeros(len(scores), dtype=torch.bool, device=scores.device)
+    return torch.as_tensor(stop(scores), device=scores.device).reshape(-1)
+
+
+def _warn_if_dead(params, obj: Objective, run: Run) -> None:
+    """At the first step: warn about images whose gradient is exactly zero (they cannot change)."""
+    if run.result.steps:
+        return
+    grads = [p.grad.flatten(1).abs().amax(1) for p in params if p.grad is not None and len(p.grad) == len(run.done)]
+    if not grads:
+        return
+    dead = (torch.stack(grads).amax(0) == 0) & ~run.done
+    if bool(dead.any()):
+        warnings.warn(f"{obj.name}: the gradient is exactly zero at the start for image(s) "
+                      f"{dead.nonzero()[:, 0].tolist()}, so they cannot change (a unit behind a ReLU that is off "
+                      f"everywhere). Start elsewhere (init='randn', another seed, a photo) or pick another unit",
+                      stacklevel=4)
+
+
+def _progress_bar(progress: bool | None, total: int, desc: str):
+    """A tqdm bar of `total` steps, by default only for runs of 50 steps or more."""
+    if not (total >= 50 if progress is None else progress):
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc[:40], leave=False)
+
+
+@contextlib.contextmanager
+def _interruptible(run: Run):
+    """The stop button ends the loop and keeps the image reached so far; the progress bar closes."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        run.result.interrupted = True
+        print(f"interrupted after {run.result.steps} steps: returning the image reached so far")
+    finally:
+        if run.bar is not None:
+            run.bar.close()
 
 
 def _start(model, init, n: int, size: int | None, gen: torch.Generator, device) -> torch.Tensor:
@@ -313,169 +543,105 @@ _STARTS = {"zeros": lambda shape, gen: torch.zeros(shape),
            "uniform": lambda shape, gen: torch.rand(shape, generator=gen)}  # CS231n feature inversion
 
 
-_OPTIMIZERS = ("adam", "lbfgs", "sgd", "sgd_l2", "sgd_mean", "sign")
-_DEFAULT_LR = {
-    "adam": lambda numel: 0.05,          # lucent's feature visualization
-    "lbfgs": lambda numel: 1.0,          # torch's default; the line length comes from curvature
-    "sgd": lambda numel: 1.0,
-    "sgd_l2": lambda numel: 25.0 * math.sqrt(numel / (3 * 224 * 224)),  # CS231n: 25 at 3×224×224; same per-pixel step
-    "sgd_mean": lambda numel: 0.026,     # Google's DeepDream: 1.5/mean|g| on the 0-255 scale
-    "sign": lambda numel: 8 / 255,       # FGSM, torchattacks' ε
-}
+_MAX_CHANGE = "max_change bounds the change from the start image: use param='pixels' and octaves=1"
 
 
-def _rescale(grad: torch.Tensor, how: str, std: torch.Tensor) -> torch.Tensor:
-    """Per-image step directions: g/‖g‖₂ (CS231n), g/mean|g| (DeepDream), sign(g)/std (FGSM,
-    a step of 1 in pixel units per unit of lr)."""
-    flat = grad.flatten(1)
-    if how == "sgd_l2":
-        return grad / (flat.norm(dim=1).view(-1, 1, 1, 1) + 1e-12)
-    if how == "sgd_mean":
-        return grad / (flat.abs().mean(1).view(-1, 1, 1, 1) + 1e-12)
-    if how == "sign":
-        return grad.sign() / std
-    return grad
-
-
-def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int | None = None, steps: int = 100,
-                   optimizer: str = "adam", lr: float | None = None, lr_end: float | None = None,
-                   l2: float = 0.0, tv: float = 0.0, alpha_norm: float = 0.0, alpha: float = 6.0,
-                   blur_every: int = 0, blur_sigma: float = 0.5, jitter: int = 0, clamp: bool = True,
-                   max_change: float | None = None,
-                   octaves: int = 1, octave_scale: float = 1.4, param: str = "pixels",
-                   stop: Callable[[torch.Tensor], torch.Tensor] | None = None, snapshots=(), seed: int = 0,
-                   progress: bool | None = None) -> Optimized:
-    """Maximize `objective(x) − penalties(x)` over images x; the model stays as it is.
-
-    init        a picture or N×C×H×W tensor to start from, or "zeros", "randn", "uniform" (then
-                `n` images of side `size`, default the model's input size)
-    steps       steps per octave; `optimizer` is "adam", "lbfgs", "sgd" (lr·g), "sgd_l2" (lr·g/‖g‖₂),
-                "sgd_mean" (lr·g/mean|g|) or "sign" (lr·sign(g), lr in pixel units); lr=None takes
-                the published default of the step rule (`_DEFAULT_LR`); `lr_end` replaces `lr` for
-                the last 10 % of steps
-    l2, tv, alpha_norm, alpha   penalty weights (see the module doc)
-    blur_every, blur_sigma      Gaussian blur of the image every k steps (pixels only)
-    jitter      largest random circular shift in pixels, drawn anew each step
-    clamp       keep every pixel in the valid range [0, 1] after each step (pixels only)
-    max_change  keep every pixel within this distance (pixel units, L∞) of the start image: with
-                many steps that is projected gradient ascent (PGD); pixels and one octave only
-    octaves     >1: optimize at sizes shrinking by `octave_scale`, coarse to fine; each finer
-                octave starts from the start image plus the detail added so far
-    param       "pixels", "fourier", or a parameterization class (see `Pixels`, `PARAMETERIZATIONS`);
-                it decides what the optimizer changes and what happens after each gradient and step
-    stop        fn(class scores N×K) → N bools: images that are done stop changing; the loop
-                ends when all are done
-    snapshots   steps at which to keep a copy of the image
-    seed        seeds the start noise and the jitter (nothing global is touched)
-    """
-    model = as_model(model)
-    net = model.net
-    obj = objective(model, objective_spec)
-    if optimizer not in _OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {_OPTIMIZERS}; got {optimizer!r}")
-    kind = PARAMETERIZATIONS.get(param, param) if isinstance(param, str) else param
-    if not isinstance(kind, type):
-        raise ValueError(f"param must be one of {sorted(PARAMETERIZATIONS)} or a parameterization class; got {param!r}")
+def _check(optimizer, param, init, steps: int, octaves: int, jitter: int, blur_every: int, stop, max_change) -> None:
+    if optimizer not in _OPTIMIZERS and not callable(optimizer):
+        raise ValueError(f"optimizer must be one of {_OPTIMIZERS} or fn(params) → torch optimizer; got {optimizer!r}")
+    if not (isinstance(param, str) and param in PARAMETERIZATIONS) and not callable(param):
+        raise ValueError(f"param must be one of {sorted(PARAMETERIZATIONS)} or fn(start, gen) → parameterization; "
+                         f"got {param!r}")
     if steps < 0 or octaves < 1 or jitter < 0 or blur_every < 0:
         raise ValueError(f"steps ≥ 0, octaves ≥ 1, jitter ≥ 0 and blur_every ≥ 0; got {steps}, {octaves}, "
                          f"{jitter}, {blur_every}")
     if stop is not None and optimizer == "lbfgs":
         raise ValueError("stop= needs a step rule that takes one step at a time; L-BFGS does not support it")
-    device = device_of(net)
-    gen = torch.Generator().manual_seed(seed)
-    base = _start(model, init, n, size, gen, device)
-    low, high = model.valid_range(base)
-    std = 1 / (high - low)  # one pixel unit in normalized space is 1/std
+    if max_change is not None and (param != "pixels" or octaves > 1):
+        raise ValueError(_MAX_CHANGE)
+    if param == "fourier" and (octaves > 1 or not isinstance(init, str)):
+        raise ValueError("the fourier parameterization starts from noise at one scale: use init='randn', octaves=1")
+
+
+def _parameterization(model: Model, param, base, low, high, std, clamp: bool, max_change, blur_every: int,
+                      blur_sigma: float) -> Callable:
+    """`param` as fn(start, gen) → parameterization, with the settings that it uses."""
+    if isinstance(param, str) and param == "fourier":
+        return functools.partial(Fourier, normalize=model.normalize)
+    if not isinstance(param, str):
+        return param
     if max_change is not None:
         low, high = torch.maximum(low, base - max_change / std), torch.minimum(high, base + max_change / std)
-    knobs = Knobs(optimizer, low, high, std, clamp, max_change, blur_every, blur_sigma, octaves,
-                  from_picture=not isinstance(init, str))
-    kind.check(knobs)
-    sizes = [tuple(max(1, round(s / octave_scale ** k)) for s in base.shape[2:]) for k in reversed(range(octaves))]
-    total = steps * octaves
-    if progress is None:
-        progress = total >= 50
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total, desc=obj.name[:40], leave=False)
-    result = Optimized(image=base)
-    done = torch.zeros(len(base), dtype=torch.bool, device=device)
-    layers = [name for name in obj.layers if name != OUTPUT]
-    if 0 in snapshots:
-        result.snapshots[0] = base.detach().cpu().clone()
-    image, prev, prev_base = base, None, None
-    try:
-        with frozen(net), capture(net, layers) as rec, torch.enable_grad():
-            for level, hw in enumerate(sizes):
-                base_o = base if hw == tuple(base.shape[2:]) else F.interpolate(base, hw, mode="bilinear",
-                                                                                 align_corners=False)
-                start = base_o if prev is None else base_o + F.interpolate(prev - prev_base, hw, mode="bilinear",
-                                                                            align_corners=False)
-                p = kind(start, model, gen, knobs)
-                rate = _DEFAULT_LR[optimizer](start[0].numel()) if lr is None else lr
-                opt = (torch.optim.LBFGS(p.params, lr=rate, max_iter=1) if optimizer == "lbfgs" else
-                       torch.optim.Adam(p.params, lr=rate) if optimizer == "adam" else torch.optim.SGD(p.params, lr=rate))
-                for i in range(steps):
-                    if lr_end is not None and i == math.ceil(0.9 * steps):
-                        for group in opt.param_groups:
-                            group["lr"] = lr_end
-                    shift = [int(s) for s in torch.randint(-jitter, jitter + 1, (2,), generator=gen)] if jitter else None
-                    seen = {}
-
-                    def closure():
-                        opt.zero_grad(set_to_none=True)
-                        img = p.image()
-                        out = net(torch.roll(img, shift, dims=(2, 3)) if shift else img)
-                        acts = {**{k: rec.activations[k] for k in layers}, OUTPUT: out}
-                        value, penalty = obj(acts), _penalty(img, l2, tv, alpha_norm, alpha)
-                        if value.shape != (len(img),):
-                            raise ValueError(f"the objective must give one value per image; got shape {tuple(value.shape)}")
-                        (penalty - value)[~done].sum().backward()
-                        seen.update(value=value.detach(), penalty=penalty.detach(), out=out.detach())
-                        return (penalty - value).sum()
-
-                    if optimizer == "lbfgs":
-                        opt.step(closure)
-                    else:
-                        closure()
-                        if i == 0 and level == 0 and p.image_gradient() is not None:
-                            _warn_if_dead(p.image_gradient(), obj, done)
-                        if stop is not None:
-                            done |= torch.as_tensor(stop(seen["out"]), device=device).reshape(-1)
-                            if bool(done.all()):
-                                break
-                        p.after_gradient(done)
-                        opt.step()
-                    p.after_step(i)
-                    with torch.no_grad():
-                        image = p.image().detach()
-                    result.history.append(float(seen["value"].mean()))
-                    result.penalties.append(float(seen["penalty"].mean()))
-                    result.steps += 1
-                    if result.steps in snapshots:
-                        result.snapshots[result.steps] = image.cpu().clone()
-                    if bar is not None:
-                        bar.update(1)
-                prev, prev_base = image, base_o
-    except KeyboardInterrupt:
-        result.interrupted = True
-        print(f"interrupted after {result.steps} steps: returning the image reached so far")
-    finally:
-        if bar is not None:
-            bar.close()
-    result.image = image.detach()
-    result.info["done"] = done.cpu()
-    return result
+    if not clamp and max_change is None:
+        low = high = None
+    return functools.partial(Pixels, low=low, high=high, blur_every=blur_every, blur_sigma=blur_sigma)
 
 
-def _warn_if_dead(grad: torch.Tensor, obj: Objective, done: torch.Tensor) -> None:
-    dead = (grad.flatten(1).abs().amax(1) == 0) & ~done
-    if bool(dead.any()):
-        warnings.warn(f"{obj.name}: the gradient is exactly zero at the start for image(s) "
-                      f"{dead.nonzero()[:, 0].tolist()}, so they cannot change (a unit behind a ReLU that is off "
-                      f"everywhere). Start elsewhere (init='randn', another seed, a photo) or pick another unit",
-                      stacklevel=3)
+def _octaves(base: torch.Tensor, octaves: int, scale: float, run: Run):
+    """Coarse to fine: the start of each octave, the start image at that size plus the detail added
+    so far (the last image minus the previous octave's start, upsampled)."""
+    prev = prev_base = None
+    for k in reversed(range(octaves)):
+        hw = tuple(max(1, round(s / scale ** k)) for s in base.shape[2:])
+        base_o = base if hw == tuple(base.shape[2:]) else F.interpolate(base, hw, mode="bilinear", align_corners=False)
+        yield base_o if prev is None else base_o + F.interpolate(prev - prev_base, hw, mode="bilinear",
+                                                                 align_corners=False)
+        prev, prev_base = run.image, base_o
+
+
+def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int | None = None, steps: int = 100,
+                   optimizer="adam", lr: float | None = None, lr_end: float | None = None,
+                   l2: float = 0.0, tv: float = 0.0, alpha_norm: float = 0.0, alpha: float = 6.0,
+                   blur_every: int = 0, blur_sigma: float = 0.5, jitter: int = 0, transforms=(), clamp: bool = True,
+                   max_change: float | None = None, octaves: int = 1, octave_scale: float = 1.4, param="pixels",
+                   stop: Callable[[torch.Tensor], torch.Tensor] | None = None, snapshots=(), seed: int = 0,
+                   progress: bool | None = None) -> Optimized:
+    """Maximize `objective(x) − penalties(x)` over images x with `render`; the model stays as it is.
+
+    init        a picture or N×C×H×W tensor to start from, or "zeros", "randn", "uniform" (then
+                `n` images of side `size`, default the model's input size)
+    steps       steps per octave; `optimizer` is "adam", "lbfgs", "sgd" (lr·g), "sgd_l2" (lr·g/‖g‖₂),
+                "sgd_mean" (lr·g/mean|g|) or "sign" (lr·sign(g), lr in pixel units) (`make_optimizer`),
+                or fn(params) → torch optimizer; lr=None takes the published default of the step
+                rule (`_DEFAULT_LR`); `lr_end` replaces `lr` for the last 10 % of steps
+    l2, tv, alpha_norm, alpha   penalty weights: `l2()`, `tv()`, `alpha_norm(alpha)` (or put them
+                in the objective: `class_score(3) - 1e-3 * l2()`; then `history` includes them)
+    blur_every, blur_sigma      Gaussian blur of the image every k steps (pixels only)
+    jitter      largest random circular shift in pixels, drawn anew each step (`roll`)
+    transforms  more fn(x, gen) → x applied, after the jitter, before each forward
+                (`robust_transforms()`, `random_scale`, `random_rotate`, your own)
+    clamp       keep every pixel in the valid range [0, 1] after each step (pixels only)
+    max_change  keep every pixel within this distance (pixel units, L∞) of the start image: with
+                many steps that is projected gradient ascent (PGD); pixels and one octave only
+    octaves     >1: optimize at sizes shrinking by `octave_scale`, coarse to fine; each finer
+                octave starts from the start image plus the detail added so far
+    param       "pixels", "fourier", or fn(start, gen) → parameterization (see `Pixels`)
+    stop        fn(class scores N×K) → N bools: images that are done stop changing; the loop
+                ends when all are done
+    snapshots   steps at which to keep a copy of the image
+    seed        seeds the start noise and the transforms (nothing global is touched)
+    """
+    model = as_model(model)
+    net, obj = model.net, objective(model, objective_spec)
+    _check(optimizer, param, init, steps, octaves, jitter, blur_every, stop, max_change)
+    gen = torch.Generator().manual_seed(seed)
+    base = _start(model, init, n, size, gen, device_of(net))
+    low, high = model.valid_range(base)
+    std = 1 / (high - low)  # one pixel unit in normalized space is 1/std
+    make_param = _parameterization(model, param, base, low, high, std, clamp, max_change, blur_every, blur_sigma)
+    penalty = _penalty(dict(l2=l2, tv=tv, alpha_norm=alpha_norm), alpha)
+    transforms = ([roll(jitter)] if jitter else []) + list(transforms)
+    run = Run(base, snapshots, _progress_bar(progress, steps * octaves, obj.name))
+    layers = [k for k in obj.layers + penalty.layers if k not in (OUTPUT, INPUT)]
+    with _interruptible(run), frozen(net), capture(net, layers) as rec, torch.enable_grad():
+        for start in _octaves(base, octaves, octave_scale, run):
+            p = make_param(start, gen)
+            opt = make_optimizer(optimizer, p.params, lr, std, numel=start[0].numel())
+            render(net, rec, obj, p, opt, transforms, steps=steps, gen=gen, run=run, penalty=penalty, stop=stop,
+                   lr_end=lr_end)
+    run.result.image = run.image.detach()
+    run.result.info["done"] = run.done.cpu()
+    return run.result
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -678,7 +844,7 @@ def _classes(model, x: torch.Tensor, target) -> list[int]:
 
 
 def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100, confidence: float | None = None,
-                  **kwargs) -> Optimized:
+                  size: int | None = None, seed: int = 0, **kwargs) -> Optimized:
     """Change `image` (a picture, a batch, or "randn"/"zeros" noise) until the model's top-1 class
     is `target` (and, with `confidence`, its probability reaches that level), by steps of
     lr·g/‖g‖₂ (CS231n: lr 1, usually < 100 steps) on the target's log-probability, clamped to
@@ -689,7 +855,7 @@ def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100
     (the change in pixel units, see `pixel_change`)."""
     model = as_model(model)
     device = device_of(model.net)
-    start = _start(model, image, 1, kwargs.get("size"), torch.Generator().manual_seed(kwargs.get("seed", 0)), device)
+    start = _start(model, image, 1, size, torch.Generator().manual_seed(seed), device)
     idx = torch.tensor(_classes(model, start, target), device=start.device)
 
     def reached(scores: torch.Tensor) -> torch.Tensor:
@@ -699,7 +865,8 @@ def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100
         return ok
 
     kwargs.setdefault("optimizer", "sgd_l2")
-    result = optimize_image(model, log_prob(idx), start, steps=max_steps, lr=lr, stop=reached, **kwargs)
+    result = optimize_image(model, log_prob(idx), start, steps=max_steps, lr=lr, stop=reached, size=size, seed=seed,
+                            **kwargs)
     with torch.no_grad(), frozen(model.net):
         scores = model.net(result.image)
     result.info.update(success=reached(scores).cpu(),
