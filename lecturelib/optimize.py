@@ -45,7 +45,7 @@ __all__ = ["optimize_image", "render", "Optimized", "Objective", "objective", "c
            "neuron", "layer_norm", "match", "gram", "style", "l2", "tv", "alpha_norm", "ZERO", "OUTPUT", "INPUT",
            "roll", "random_scale", "random_rotate", "robust_transforms", "apply_transforms", "make_optimizer",
            "Rescaled", "set_lr", "Run", "visualize_class", "maximize_activation", "invert", "deepdream", "style_transfer",
-           "fooling_image", "fgsm", "pixel_change", "STYLE_SETTINGS", "style_settings", "Pixels", "Fourier",
+           "fooling_image", "fgsm", "pixel_change", "STYLE_SETTINGS", "style_settings", "Pixels", "Fourier", "Phase",
            "PARAMETERIZATIONS"]
 
 OUTPUT = ""          # the key of the network's output (class scores) among what an objective sees
@@ -316,6 +316,12 @@ class Pixels:
 _COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 
 
+def _one_over_f(h: int, w: int) -> torch.Tensor:
+    """1/frequency for each entry of an h×w real FFT (the lowest frequency for the constant term)."""
+    freq = torch.sqrt(torch.fft.fftfreq(h)[:, None] ** 2 + torch.fft.rfftfreq(w)[None] ** 2)
+    return 1.0 / freq.clamp(min=1.0 / max(h, w))
+
+
 class Fourier:
     """A spectrum scaled by 1/frequency (natural images' falloff) per decorrelated colour channel;
     the image is `normalize`(sigmoid(colour mix(inverse FFT))), so it is always a valid picture: no
@@ -323,15 +329,17 @@ class Fourier:
 
     def __init__(self, start: torch.Tensor, gen: torch.Generator, *, normalize: Callable, sd: float = 0.01):
         n, c, h, w = start.shape
-        freq = torch.sqrt(torch.fft.fftfreq(h)[:, None] ** 2 + torch.fft.rfftfreq(w)[None] ** 2)
-        self.scale = (1.0 / freq.clamp(min=1.0 / max(h, w))).to(start.device)
-        self.size, self.normalize = (h, w), normalize
+        self.scale, self.size, self.normalize = _one_over_f(h, w).to(start.device), (h, w), normalize
         spectrum = torch.randn(n, c, h, w // 2 + 1, 2, generator=gen) * sd
         self.spectrum = spectrum.to(start.device).requires_grad_(True)
         self.params = [self.spectrum]
 
     def image(self) -> torch.Tensor:
-        img = torch.fft.irfft2(torch.view_as_complex(self.spectrum) * self.scale, s=self.size, norm="ortho")
+        return self.picture(torch.view_as_complex(self.spectrum) * self.scale)
+
+    def picture(self, spectrum: torch.Tensor) -> torch.Tensor:
+        """The normalized image of a (complex) spectrum: inverse FFT, colour mix, sigmoid."""
+        img = torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
         if img.shape[1] == 3:
             mix = _COLOR_SQRT.to(img.device) / _COLOR_SQRT.norm(dim=0).max()
             img = torch.einsum("ij,njhw->nihw", mix, img)
@@ -341,8 +349,27 @@ class Fourier:
         pass
 
 
+class Phase(Fourier):
+    """Only the phase is optimized (MaCo, Fel et al. 2023): every frequency keeps the 1/frequency
+    magnitude of natural images, scaled so the picture has a fixed `contrast` (the standard
+    deviation before the sigmoid), so the optimization can move edges and textures around but
+    cannot pile energy into the high frequencies that fool only the network it was made on.
+    It starts from a random phase drawn from `gen`, whatever `start` holds."""
+
+    def __init__(self, start: torch.Tensor, gen: torch.Generator, *, normalize: Callable, contrast: float = 1.0):
+        n, c, h, w = start.shape
+        scale, self.size, self.normalize = _one_over_f(h, w).to(start.device), (h, w), normalize
+        self.magnitude = contrast * scale / scale.pow(2).mean().sqrt()   # a random phase then has sd ≈ contrast
+        phase = torch.rand(n, c, h, w // 2 + 1, generator=gen) * 2 * math.pi - math.pi
+        self.phase = phase.to(start.device).requires_grad_(True)
+        self.params = [self.phase]
+
+    def image(self) -> torch.Tensor:
+        return self.picture(torch.polar(self.magnitude.expand_as(self.phase), self.phase))
+
+
 # param= takes these names, or any callable (start, gen) → parameterization (a class, a partial).
-PARAMETERIZATIONS = {"pixels": Pixels, "fourier": Fourier}
+PARAMETERIZATIONS = {"pixels": Pixels, "fourier": Fourier, "phase": Phase}
 
 
 # ------------------------------------------------------------------------------------ optimizers
@@ -559,15 +586,15 @@ def _check(optimizer, param, init, steps: int, octaves: int, jitter: int, blur_e
         raise ValueError("stop= needs a step rule that takes one step at a time; L-BFGS does not support it")
     if max_change is not None and (param != "pixels" or octaves > 1):
         raise ValueError(_MAX_CHANGE)
-    if param == "fourier" and (octaves > 1 or not isinstance(init, str)):
-        raise ValueError("the fourier parameterization starts from noise at one scale: use init='randn', octaves=1")
+    if param in ("fourier", "phase") and (octaves > 1 or not isinstance(init, str)):
+        raise ValueError(f"the {param} parameterization starts from noise at one scale: use init='randn', octaves=1")
 
 
 def _parameterization(model: Model, param, base, low, high, std, clamp: bool, max_change, blur_every: int,
                       blur_sigma: float) -> Callable:
     """`param` as fn(start, gen) → parameterization, with the settings that it uses."""
-    if isinstance(param, str) and param == "fourier":
-        return functools.partial(Fourier, normalize=model.normalize)
+    if isinstance(param, str) and param in ("fourier", "phase"):
+        return functools.partial(PARAMETERIZATIONS[param], normalize=model.normalize)
     if not isinstance(param, str):
         return param
     if max_change is not None:
@@ -615,7 +642,8 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
                 many steps that is projected gradient ascent (PGD); pixels and one octave only
     octaves     >1: optimize at sizes shrinking by `octave_scale`, coarse to fine; each finer
                 octave starts from the start image plus the detail added so far
-    param       "pixels", "fourier", or fn(start, gen) → parameterization (see `Pixels`)
+    param       "pixels", "fourier" (Olah et al.), "phase" (MaCo: the phase of a fixed natural
+                spectrum), or fn(start, gen) → parameterization (see `Pixels`)
     stop        fn(class scores N×K) → N bools: images that are done stop changing; the loop
                 ends when all are done
     snapshots   steps at which to keep a copy of the image

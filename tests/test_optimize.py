@@ -199,6 +199,21 @@ def test_fourier_images_are_valid_and_raise_the_unit(shapes_model):
     assert r.history[-1] > 10 * abs(r.history[0])
 
 
+def test_phase_keeps_its_magnitude_and_raises_the_unit(shapes_model):
+    gen = torch.Generator().manual_seed(0)
+    ph = op.Phase(torch.zeros(1, 3, 32, 32), gen, normalize=lambda v: v)
+    before = ph.magnitude.clone()
+    r = ll.optimize_image(shapes_model, "8:21", "randn", param="phase", steps=60, progress=False)
+    low, high = shapes_model.valid_range()
+    assert (r.image >= low - 1e-5).all() and (r.image <= high + 1e-5).all()
+    assert r.history[-1] > 2 * abs(r.history[0])
+    assert ph.params == [ph.phase] and torch.equal(ph.magnitude, before)   # only the phase is a parameter
+    sd = torch.logit(ph.image()).std(dim=(2, 3))   # before the sigmoid: the contrast asked for
+    assert ((sd > 0.5) & (sd < 1.5)).all(), sd
+    with pytest.raises(ValueError, match="phase parameterization starts from noise"):
+        ll.optimize_image(shapes_model, "8:21", torch.zeros(1, 3, 32, 32), param="phase", steps=1)
+
+
 def test_zero_gradient_start_warns(shapes_model):
     with pytest.warns(UserWarning, match="gradient is exactly zero"):
         ll.maximize_activation(shapes_model, "9:3", init="zeros", steps=2, progress=False)
