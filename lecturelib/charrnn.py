@@ -6,8 +6,9 @@ brackets, in a character model of source code. This module gives the lecture the
 
     net = load()                                   # the trained course model (shipped weights)
     text = heldout_text()                          # Python source the model never trained on
+    text = clean_cut(text, 45000)                  # ... ending where no string, comment or bracket is cut
     s = states(net, text)                          # {"cell": T×H, "hidden": T×H}
-    f = python_features(text)                      # what Python's tokenizer says about each character
+    f = python_features(text)                      # what the language says about each character
     r = correlations(s["cell"], f)                 # {feature: H correlations}
     colored_text(text, s["cell"][:, unit])         # each character on its cell's colour
 
@@ -16,9 +17,11 @@ The corpus is a fixed snapshot of the standard library (data/charrnn, made by to
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import math
+import re
 import time
 import tokenize
 from importlib import resources
@@ -28,8 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["VOCAB", "CharLSTM", "build", "load", "weights_file", "heldout_text", "corpus_text", "encode", "states", "sample",
-           "python_features", "correlations", "colored_text", "ColoredText", "bits_per_char", "train"]
+__all__ = ["VOCAB", "FEATURES", "CharLSTM", "build", "load", "weights_file", "heldout_text", "clean_cut",
+           "corpus_text", "encode", "states", "sample", "python_features", "correlations", "colored_text",
+           "ColoredText", "bits_per_char", "train"]
 
 VOCAB = "\n" + "".join(chr(i) for i in range(32, 127))   # newline and printable ASCII: 96 symbols
 _INDEX = {ch: i for i, ch in enumerate(VOCAB)}
@@ -83,6 +87,20 @@ def heldout_text() -> str:
     return (resources.files("lecturelib") / "weights" / "charrnn_heldout.txt").read_text()
 
 
+def clean_cut(text: str, n: int) -> str:
+    """The longest start of `text`, at most `n` characters, that ends just before a top-level `def` or
+    `class` line and that Python's tokenizer reads to the end: no string, comment or bracket is cut
+    open, so every character keeps the label it has in the whole file."""
+    for m in reversed(list(re.finditer(r"\n(?=def |class )", text[:n]))):
+        piece = text[:m.start() + 1]
+        try:
+            list(tokenize.generate_tokens(io.StringIO(piece).readline))
+            return piece
+        except (tokenize.TokenError, SyntaxError):
+            continue  # such a line inside a docstring: cut earlier
+    raise ValueError(f"no top-level def or class line ends a clean piece of the first {n} characters")
+
+
 def corpus_text() -> str:
     """The whole training corpus; it lives in the repository's data/charrnn (clone the repository)."""
     path = Path(__file__).resolve().parents[1] / "data" / "charrnn" / "corpus.txt"
@@ -97,20 +115,39 @@ def encode(text: str) -> torch.Tensor:
     return torch.tensor([_INDEX.get(ch, _INDEX[" "]) for ch in text], dtype=torch.long)
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """For the LSTM reading a text: thousands of small steps, each waiting for the last, which a second
+    thread does not speed up (on a busy machine it made them ten times slower). Restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @torch.no_grad()
-def states(net: CharLSTM, text: str) -> dict:
-    """Run `text` through the network one character at a time, from a zero state, and return
-    {"hidden": T×H, "cell": T×H} float numpy arrays: row t is the state after reading text[t]."""
-    lstm = net.lstm
-    x = net.embed(encode(text))[None]                      # 1×T×E
-    h = torch.zeros(1, 1, lstm.hidden_size)
-    c = torch.zeros(1, 1, lstm.hidden_size)
-    hs, cs = [], []
-    for t in range(x.shape[1]):
-        _, (h, c) = lstm(x[:, t:t + 1], (h, c))
-        hs.append(h[0, 0])
-        cs.append(c[0, 0])
-    return {"hidden": torch.stack(hs).numpy(), "cell": torch.stack(cs).numpy()}
+def states(net: CharLSTM, text: str, chunk: int = 2000) -> dict:
+    """Run `text` through the network from a zero state and return {"hidden": T×H, "cell": T×H} float
+    numpy arrays: row t is the state after reading text[t]. PyTorch's LSTM gives every h_t in one call;
+    the gates follow from x_t and h_(t-1), and from them c_t = f ⊙ c_(t-1) + i ⊙ g, step by step. The
+    text goes in pieces of `chunk` characters, the state carried across: memory stays small."""
+    lstm, size = net.lstm, net.lstm.hidden_size
+    w_ih, w_hh, b = lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0
+    hidden, cell = np.zeros((len(text), size), np.float32), np.zeros((len(text), size), np.float32)
+    h, c = torch.zeros(size), np.zeros(size, np.float32)
+    for start in range(0, len(text), chunk):
+        x = net.embed(encode(text[start:start + chunk]))                       # T×E
+        with _one_thread():
+            hs = lstm(x[None], (h[None, None], torch.from_numpy(c)[None, None]))[0][0]   # T×H
+        h_before = torch.cat([h[None], hs[:-1]])                               # h_(t-1)
+        i, f, g, _ = (x @ w_ih.T + h_before @ w_hh.T + b).chunk(4, 1)          # PyTorch's order: i, f, g, o
+        keep, add = torch.sigmoid(f).numpy(), (torch.sigmoid(i) * torch.tanh(g)).numpy()
+        for t in range(len(x)):
+            c = cell[start + t] = keep[t] * c + add[t]
+        hidden[start:start + len(x)], h = hs.numpy(), hs[-1]
+    return {"hidden": hidden, "cell": cell}
 
 
 @torch.no_grad()
@@ -133,10 +170,11 @@ def sample(net: CharLSTM, prime: str = "def ", n: int = 300, temperature: float 
 def bits_per_char(net: CharLSTM, text: str, chunk: int = 2000) -> float:
     """Mean −log₂ p(next character) over `text` (the state carried across chunks)."""
     idx, state, total = encode(text), None, 0.0
-    for s in range(0, len(idx) - 1, chunk):
-        x, y = idx[s:s + chunk][None], idx[s + 1:s + chunk + 1][None]
-        scores, state = net(x[:, :y.shape[1]], state)
-        total += float(nn.functional.cross_entropy(scores[0], y[0], reduction="sum"))
+    with _one_thread():
+        for s in range(0, len(idx) - 1, chunk):
+            x, y = idx[s:s + chunk][None], idx[s + 1:s + chunk + 1][None]
+            scores, state = net(x[:, :y.shape[1]], state)
+            total += float(nn.functional.cross_entropy(scores[0], y[0], reduction="sum"))
     return total / (len(idx) - 1) / math.log(2)
 
 
@@ -144,38 +182,47 @@ def bits_per_char(net: CharLSTM, text: str, chunk: int = 2000) -> float:
 FEATURES = ("inside a string", "inside a comment", "position in line", "indentation", "bracket depth")
 
 
+# Python's rules for strings and comments, as a reader applies them to a text that may be unfinished.
+# A comment runs to the end of its line. A string: an optional prefix (r, b, u, f or a pair of them,
+# any case, not the end of a name), three quotes or one, then up to the same quotes again; a backslash
+# escapes the next character, a newline too. A string not closed yet runs to the end of the text if
+# triple-quoted, else to the end of its line (where Python ends it too: "unterminated string literal").
+_STRING_OR_COMMENT = re.compile(r"""
+    (?P<comment> \# [^\n]* )
+  | (?P<string> (?: (?<!\w) (?i: rb|br|rf|fr|r|b|u|f ) )?
+      (?: \"\"\" (?: \\. | [^\\] )*? (?: \"\"\" | \\?\Z )
+        | '''    (?: \\. | [^\\] )*? (?: '''    | \\?\Z )
+        | "      (?: \\. | [^\\\n"] )* (?: " | \\?$ )
+        | '      (?: \\. | [^\\\n'] )* (?: ' | \\?$ ) ) )
+""", re.VERBOSE | re.DOTALL | re.MULTILINE)
+
+
 def python_features(text: str) -> dict:
-    """What the language says about each character of `text` (Python's own tokenizer, not the model):
-    {name: float array of len(text)} for FEATURES. Strings and comments include their quotes and #;
-    bracket depth counts ( [ { outside strings and comments; indentation is the number of spaces
-    that start the character's line; position in line counts from 0. An unfinished snippet is
-    read as far as the tokenizer can."""
+    """What the language says about each character of `text` (not the model): {name: float array of
+    len(text)} for FEATURES. Strings and comments include their quotes and #; bracket depth counts
+    ( [ { outside strings and comments; indentation is the number of spaces that start the character's
+    line; position in line counts from 0. On complete code these are the labels of Python's own
+    tokenizer (the tests check it); an unfinished snippet is read as a person reads it: an unclosed
+    triple-quoted string runs to the end of the text, a one-quote string to the end of its line, a
+    comment to the end of its line, and open brackets stay open."""
     n = len(text)
-    starts = np.cumsum([0] + [len(line) for line in text.splitlines(keepends=True)])
-
-    def offset(rowcol):
-        return int(starts[rowcol[0] - 1] + rowcol[1]) if rowcol[0] - 1 < len(starts) else n
-
-    string, comment, depth = np.zeros(n), np.zeros(n), np.zeros(n + 1)
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            a, b = offset(tok.start), offset(tok.end)
-            if tok.type == tokenize.STRING:
-                string[a:b] = 1
-            elif tok.type == tokenize.COMMENT:
-                comment[a:b] = 1
-            elif tok.type == tokenize.OP and tok.string in "([{":
-                depth[b] += 1
-            elif tok.type == tokenize.OP and tok.string in ")]}":
-                depth[a] -= 1
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        pass  # an unfinished snippet: keep what was read
+    string, comment, step = np.zeros(n), np.zeros(n), np.zeros(n + 1)
+    for m in _STRING_OR_COMMENT.finditer(text):
+        (string if m.lastgroup == "string" else comment)[m.start():m.end()] = 1
+    for i, ch in enumerate(text):
+        if string[i] or comment[i]:
+            continue
+        if ch in "([{":
+            step[i + 1] += 1  # the opening bracket itself is still outside
+        elif ch in ")]}":
+            step[i] -= 1      # the closing one is already outside
     column, indent = np.zeros(n), np.zeros(n)
+    starts = np.cumsum([0] + [len(line) for line in text.splitlines(keepends=True)])
     for line_start, line_end in zip(starts[:-1], starts[1:]):
         line = text[line_start:line_end]
         column[line_start:line_end] = np.arange(len(line))
         indent[line_start:line_end] = len(line) - len(line.lstrip(" "))
-    return dict(zip(FEATURES, (string, comment, column, indent, np.cumsum(depth)[:n])))
+    return dict(zip(FEATURES, (string, comment, column, indent, np.cumsum(step)[:n])))
 
 
 def correlations(values: np.ndarray, features: dict) -> dict:
