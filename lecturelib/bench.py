@@ -46,7 +46,7 @@ def peak_rss_mb(pid: int | str = "self") -> float:
 
 _PRELUDE = """import sys, time, warnings, torch, lecturelib as ll
 from lecturelib.bench import peak_rss_mb
-warnings.simplefilter('ignore'); torch.set_num_threads(ll.available_cpus())
+warnings.simplefilter('ignore'); torch.set_num_threads(ll.available_cpus()); torch.set_flush_denormal(True)
 m = ll.load_model('squeezenet1_1', device='cpu')
 """
 
@@ -206,6 +206,7 @@ def approximate_quality_rows() -> list[tuple]:
 def main(models=None) -> int:
     import lecturelib as ll
     torch.set_num_threads(ll.available_cpus())
+    torch.set_flush_denormal(True)   # as ll.setup() does for a notebook
     models = models or ["efficientnet_lite0", "efficientnet_lite2", "squeezenet1_1", "alexnet", "resnet18"]
     rows = [("import lecturelib (torch already imported)", f"{import_time():.3f} s", "< 1 s")]
     for name in models:

@@ -11,6 +11,11 @@ os.environ.setdefault("LECTURELIB_QUICK", "1")
 os.environ.setdefault("LECTURELIB_ALLOW_UNTRAINED", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="lecturelib-torch-home-")
+# As ll.setup() does for a notebook: subnormal floats as 0 (up to 10x faster image optimization on
+# this CPU, measured on Lite0 class visualization)
+import torch  # noqa: E402
+
+torch.set_flush_denormal(True)
 os.environ["LECTURELIB_CACHE"] = tempfile.mkdtemp(prefix="lecturelib-cache-")
 
 _connect = socket.socket.connect
