@@ -40,7 +40,7 @@ from .models import Model, as_model
 from .occlude import OCCLUSION_METHODS, occlusion
 
 __all__ = ["saliency", "guided_backprop", "deconvnet", "grad_cam", "guided_grad_cam", "occlusion",
-           "integrated_gradients", "smoothgrad", "max_abs", "grabcut", "backward_rule", "mass_in_mask",
+           "integrated_gradients", "smoothgrad", "max_abs", "score", "grabcut", "backward_rule", "mass_in_mask",
            "weight_layers", "randomized", "pointing_game", "completeness_warning", "OCCLUSION_METHODS"]
 
 
@@ -57,23 +57,23 @@ def _door(model, x) -> tuple[Model, torch.Tensor]:
 
 
 def score(model, x: torch.Tensor, target=None) -> torch.Tensor:
-    """The N scores to explain: class scores S_c(x) before softmax, or a unit's value
-    (lecturelib.targets: a channel's mean over its positions, or one neuron)."""
+    """The N scores to explain, for a target resolved at the door (`targets.resolve`, `targets.per_image`):
+    a `targets.Unit`'s value (a channel's mean over its positions, or one neuron), or the class
+    scores S_c(x) before softmax of class indices (one for all images or one per image; None: the
+    predicted class). Class names and 'layer:channel' strings are not read here: resolve them first."""
     model = as_model(model)
-    net = model.net
-    u = targets.unit(model, target)
-    if u is None:
-        logits = net(x)
-        if logits.ndim != 2:
-            raise ValueError(f"the model returns shape {tuple(logits.shape)}, not N×classes")
-        idx = targets.class_indices(model, target, logits)
-        return logits.gather(1, idx[:, None])[:, 0]
-    with capture(net, u.layer) as rec:
-        net(x)
-    return u.value(rec.activations[u.layer])
+    if isinstance(target, targets.Unit):
+        with capture(model, target.layer) as rec:
+            model.net(x)
+        return target.value(rec.activations[target.layer])
+    logits = model.net(x)
+    if logits.ndim != 2:
+        raise ValueError(f"the model returns shape {tuple(logits.shape)}, not N×classes")
+    idx = targets.indices(target, logits)
+    return logits.gather(1, idx[:, None])[:, 0]
 
 
-def _gradient(model, x: torch.Tensor, target, mode: TorchFunctionMode | None = None) -> torch.Tensor:
+def _gradient(model: Model, x: torch.Tensor, target, mode: TorchFunctionMode | None = None) -> torch.Tensor:
     """d score / d x for a batch (each image's score depends only on its own input in eval mode).
     With `mode` (a `backward_rule`), the forward pass runs inside it, so its ReLU rule shapes the backward."""
     with frozen(model.net), torch.enable_grad():
@@ -156,9 +156,9 @@ class backward_rule(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def _rule_gradient(model, x, target, rule: str, method: str) -> torch.Tensor:
+def _rule_gradient(model: Model, x: torch.Tensor, target, rule: str, method: str) -> torch.Tensor:
     mode = backward_rule(rule)
-    grad = _gradient(*_door(model, x), target, mode)
+    grad = _gradient(model, x, target, mode)
     if mode.others:
         warnings.warn(f"{method}: the model uses {', '.join(sorted(mode.others))}; the {method} rule applies only "
                       f"at ReLUs, so the gradient passes through those activations unchanged", stacklevel=3)
@@ -170,7 +170,8 @@ def _rule_gradient(model, x, target, rule: str, method: str) -> torch.Tensor:
 # ------------------------------------------------------------------------------------ gradient methods
 def saliency(model, x, target=None) -> torch.Tensor:
     """∂S_c/∂x (Simonyan et al. 2014): N×C×H×W, signed. `max_abs(saliency(...))` is the paper's map."""
-    return _gradient(*_door(model, x), target)
+    model, x = _door(model, x)
+    return _gradient(model, x, targets.resolve(model, target, len(x)))
 
 
 def max_abs(attr: torch.Tensor) -> torch.Tensor:
@@ -180,23 +181,28 @@ def max_abs(attr: torch.Tensor) -> torch.Tensor:
 
 def guided_backprop(model, x, target=None) -> torch.Tensor:
     """Guided backpropagation (Springenberg et al. 2015): N×C×H×W."""
-    return _rule_gradient(model, x, target, "guided", "guided backprop")
+    model, x = _door(model, x)
+    return _rule_gradient(model, x, targets.resolve(model, target, len(x)), "guided", "guided backprop")
 
 
 def deconvnet(model, x, target=None) -> torch.Tensor:
     """Deconvnet reconstruction (Zeiler & Fergus 2014) expressed as a backward rule: N×C×H×W."""
-    return _rule_gradient(model, x, target, "deconvnet", "deconvnet")
+    model, x = _door(model, x)
+    return _rule_gradient(model, x, targets.resolve(model, target, len(x)), "deconvnet", "deconvnet")
 
 
 def grad_cam(model, x, target=None, layer: str | None = None) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al. 2017): ReLU(Σ_k α_k A^k) with α_k the spatial mean of ∂S_c/∂A^k,
     upsampled (bilinear) to the input: N×1×H×W, non-negative. `layer`: a dotted name whose
     output is N×K×h×w (e.g. squeezenet1_1 "features.12", resnet18 "layer4")."""
+    model, x = _door(model, x)
+    return _cam(model, x, targets.resolve(model, target, len(x)), layer)
+
+
+def _cam(model: Model, x: torch.Tensor, target, layer: str | None) -> torch.Tensor:
     if layer is None:
         raise TypeError("grad_cam needs layer=..., the name of a convolutional layer (see model.layer_names())")
-    model, x = _door(model, x)
-    net = model.net
-    with frozen(net), torch.enable_grad(), capture(net, layer) as rec:
+    with frozen(model.net), torch.enable_grad(), capture(model, layer) as rec:
         s = score(model, x.clone().requires_grad_(True) + 0, target)
         s.sum().backward()
     a, g = rec.activations[layer].detach(), rec.gradients.get(layer)
@@ -207,13 +213,16 @@ def grad_cam(model, x, target=None, layer: str | None = None) -> torch.Tensor:
     if empty:
         warnings.warn(f"Grad-CAM is zero everywhere for image(s) {empty}: the score has no positive evidence at "
                       f"{layer!r} (a final ReLU, as in SqueezeNet, gives a class with no evidence zero gradient)",
-                      stacklevel=2)
+                      stacklevel=3)
     return F.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)
 
 
 def guided_grad_cam(model, x, target=None, layer: str | None = None) -> torch.Tensor:
     """Guided backprop × Grad-CAM (Selvaraju et al.): N×C×H×W, sharp and class-discriminative."""
-    return guided_backprop(model, x, target) * grad_cam(model, x, target, layer)
+    model, x = _door(model, x)
+    target = targets.resolve(model, target, len(x))
+    cam = _cam(model, x, target, layer)
+    return _rule_gradient(model, x, target, "guided", "guided backprop") * cam
 
 
 def smoothgrad(model, x, target=None, samples: int = 25, noise: float = 0.15, batch_size: int = 25,

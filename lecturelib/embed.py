@@ -19,12 +19,12 @@ def features(model, images, layer: str, batch_size: int = 32) -> torch.Tensor:
     over positions (N×C×H×W → N×C). Returned on the CPU."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError("images must be an N×C×H×W normalized tensor (e.g. model.preprocess([...]))")
-    net = as_model(model).net
-    device = device_of(net)
+    model = as_model(model)
+    device = device_of(model)
     out = []
-    with torch.no_grad(), frozen(net), capture(net, layer, detach=True) as rec:
+    with torch.no_grad(), frozen(model.net), capture(model, layer, detach=True) as rec:
         for xb in images.split(batch_size):
-            net(xb.to(device))
+            model.net(xb.to(device))
             a = rec.activations[layer]
             out.append((a.mean(dim=(2, 3)) if a.ndim == 4 else a.flatten(1)).cpu())
     return torch.cat(out)

@@ -62,6 +62,7 @@ def pointing_game(model: Model, methods: dict, n: int = 40, seed: int = 123, tol
     object at 32 px). Returns {name: {"mass": mean fraction of map mass on the object,
     "hits": fraction of maps whose peak is on the object}} plus "uniform" for a flat map."""
     from .coursemodels import shapes_data
+    model = as_model(model)
     pixels, labels, masks = shapes_data(n, seed=seed)
     x = model.normalize(pixels.to(model.device))
     with torch.no_grad():
@@ -96,7 +97,8 @@ def randomized(model, layers: int, seed: int = 0) -> Model:
     fresh random weights: the model-randomization sanity check of Adebayo et al. (2018).
     An explanation that barely changes when the top layers are randomized does not explain the model."""
     import copy
-    twin = copy.deepcopy(as_model(model))
+    model = as_model(model)
+    twin = copy.deepcopy(model)
     resettable = weight_layers(twin.net)
     if not 0 <= layers <= len(resettable):
         raise ValueError(f"{model.name} has {len(resettable)} weight layers (convolutions and linear layers); "

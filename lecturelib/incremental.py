@@ -148,7 +148,8 @@ class Incremental:
         except Exception as e:  # control flow on tensor values, or a module torch.fx cannot read
             raise Unsupported(f"torch.fx cannot trace {type(net).__name__}: {str(e).splitlines()[0]}") from None
         self.tau = tau
-        self.modules = dict(net.named_modules())
+        self.modules = {node: net.get_submodule(node.target)  # each layer looked up once, by torch.fx's name
+                        for node in self.graph.nodes if node.op == "call_module"}
         self.notes: list[str] = []
         self.boxes: dict[str, Box] = {}
         self._check_inplace()
@@ -182,7 +183,7 @@ class Incremental:
         """An in-place operation whose input is also read elsewhere would make the cached clean
         values depend on the order of reads: refuse it (torchvision's models never do this)."""
         for node in self.graph.nodes:
-            module = self.modules.get(node.target) if node.op == "call_module" else None
+            module = self.modules.get(node)
             inplace = (getattr(module, "inplace", False) or node.kwargs.get("inplace", False)
                        or node.target in _INPLACE_FUNCTIONS
                        or (node.op in ("call_method", "call_function") and str(getattr(node.target, "__name__", node.target)).endswith("_")))
@@ -195,7 +196,7 @@ class Incremental:
 
     def _call(self, node, args, kwargs):
         if node.op == "call_module":
-            return self.modules[node.target](*args, **kwargs)
+            return self.modules[node](*args, **kwargs)
         if node.op == "call_function":
             return node.target(*args, **kwargs)
         return getattr(args[0], node.target)(*args[1:], **kwargs)  # call_method
@@ -232,7 +233,7 @@ class Incremental:
         return value.expand(batch, *value.shape[1:]) if node in self.batched else value
 
     def _step(self, node, state, batch: int):
-        module = self.modules.get(node.target) if node.op == "call_module" else None
+        module = self.modules.get(node)
         inputs = [state.get(a) for a in node.all_input_nodes]
         if not any(isinstance(s, torch.Tensor) for s in inputs):  # only boxes come in
             source = state.get(node.args[0]) if node.args and isinstance(node.args[0], torch.fx.Node) else None
@@ -299,7 +300,7 @@ class Incremental:
             spans.append((n, begin, rows_in))
         (nh, r0, rows), (nw, c0, cols) = spans
         out = layer.op(_region(self.clean[node.args[0]], patch, rows, cols, layer.pad))
-        self._record(node, self.modules[node.target], out_size, (nh, nw))
+        self._record(node, self.modules[node], out_size, (nh, nw))
         if (nh, nw) == tuple(out_size):
             return out  # the box is the whole map: from here the forward runs in full
         return Patch(out, r0, c0)

@@ -377,10 +377,16 @@ def as_model(model) -> Model:
 
 
 def get_layer(net: nn.Module, name: str) -> nn.Module:
-    modules = dict(net.named_modules())
-    if name not in modules or not name:
-        raise unknown("layer", name, [n for n in modules if n], "See model.layer_names()")
-    return modules[name]
+    """The one lookup of a layer by its dotted name ("features.12"): `Model.layer`, `capture`, unit
+    targets and objectives all come here. It walks the name with torch's `get_submodule`, the walk
+    `lecturelib.incremental` uses for torch.fx's names; an unknown name raises, listing the closest
+    valid ones."""
+    try:
+        if isinstance(name, str) and name:
+            return net.get_submodule(name)
+    except AttributeError:
+        pass
+    raise unknown("layer", name, [n for n, _ in net.named_modules() if n], "See model.layer_names()")
 
 
 def _simplify(s: str) -> str:

@@ -55,16 +55,13 @@ def _grid(h: int, w: int, window: int, stride: int) -> list[tuple[int, int]]:
     return [(r, c) for r in positions(h, window, stride) for c in positions(w, window, stride)]
 
 
-def _one_per_image(model, target, n: int) -> list:
-    """The target of each of n images (a list, tuple or 1-D tensor gives one per image)."""
-    if targets.unit(model, target) is not None:
+def _classes(model, target, n: int) -> list:
+    """The class of each of n images, resolved (`targets.resolve`; None: the image's predicted class)."""
+    classes = targets.resolve(model, target, n)
+    if isinstance(classes, targets.Unit):
         raise ValueError(f"occlusion measures a class's probability; a unit target ({target!r}) is for the "
                          f"gradient methods")
-    if isinstance(target, (list, tuple)) or (isinstance(target, torch.Tensor) and target.ndim == 1):
-        if len(target) != n:
-            raise ValueError(f"got {len(target)} targets for a batch of {n} images")
-        return list(target)
-    return [target] * n
+    return classes
 
 
 @torch.no_grad()
@@ -111,7 +108,7 @@ def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline
     fill = fill_value(model, x, baseline)
     maps = []
     with frozen(model.net):
-        for i, t in enumerate(_one_per_image(model, target, len(x))):
+        for i, t in enumerate(_classes(model, target, len(x))):
             occluder = Occluder(model, x[i:i + 1], t, fill[i:i + 1], method, tau if method == "approximate" else 1.0)
             desc = f"occlusion {i + 1}/{x.shape[0]}"
             if method == "approximate":
@@ -140,6 +137,7 @@ class Occluder:
     def __init__(self, model, x: torch.Tensor, target=None, fill="mean", method: str = "incremental",
                  tau: float = 1.0):
         model = as_model(model)
+        classes = _classes(model, target, 1)
         self.net, self.x = model.net, x
         self.fill = fill if isinstance(fill, torch.Tensor) else fill_value(model, x, fill)
         self.method, self.incremental, self.seconds, self.notes = method, None, {}, {}
@@ -156,7 +154,7 @@ class Occluder:
                     warnings.warn(f"{e}; {then[method]}", stacklevel=3)
                     self.method = "naive"
             scores = self.incremental.clean_scores if self.incremental is not None else self.net(x)
-            self.c = int(targets.class_indices(model, target, scores)[0])
+            self.c = int(targets.indices(classes, scores)[0])
             self.p0 = torch.softmax(scores, 1)[0, self.c]
 
     def occluded(self, places: list, window: int) -> torch.Tensor:

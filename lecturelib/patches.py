@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from .hooks import capture, device_of, frozen
-from .models import Model, as_model, get_layer
+from .models import Model, as_model
 
 __all__ = ["receptive_field", "empirical_receptive_field", "ReceptiveField", "top_patches", "TopPatches",
            "sample_crops", "imagenette"]
@@ -140,19 +140,18 @@ class _Tracer(TorchFunctionMode):
 def _probe(model: Model, size: int | None, dtype) -> torch.Tensor:
     """A 1×C×S×S zero input for `model` (S: `size`, default the model's input size, else 224)."""
     size = size or model.input_size or 224
-    return torch.zeros(1, model.channels, size, size, dtype=dtype, device=device_of(model.net))
+    return torch.zeros(1, model.channels, size, size, dtype=dtype, device=device_of(model))
 
 
 def receptive_field(model, layer: str, size: int | None = None) -> ReceptiveField:
     """Analytic receptive field of the units of `layer` (see the module doc), from one forward
     pass of a `size`×`size` input (default: the model's input size)."""
     model = as_model(model)
-    net = model.net
     x = _probe(model, size, torch.float32)
     tracer = _Tracer(x)
-    with torch.no_grad(), frozen(net), capture(net, layer) as rec:
+    with torch.no_grad(), frozen(model.net), capture(model, layer) as rec:
         with tracer:
-            net(x)
+            model.net(x)
     f = tracer.field(rec.activations.get(layer))
     if f is None:
         raise ValueError(f"{layer!r} is not a spatial map reached through convolutions and pooling "
@@ -173,7 +172,7 @@ def empirical_receptive_field(model, layer: str, row: int, col: int, size: int |
 
     def stop(module, inputs, output):  # nothing after the layer is needed
         raise _Reached(output)
-    handle = get_layer(net, layer).register_forward_hook(stop)
+    handle = model.layer(layer).register_forward_hook(stop)
     try:
         with frozen(net), _Linear():
             net(x)
@@ -272,11 +271,12 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
     distinct=True keeps at most one position per image (its strongest), so the k patches come
     from k different images: what to use when counting images. Ties are broken by image order,
     then position, so results are deterministic."""
-    net = as_model(model).net
+    model = as_model(model)
+    net = model.net
     n = len(images)
     if k < 1 or n < 1:
         raise ValueError(f"need k ≥ 1 and at least one image; got k={k}, {n} images")
-    device = device_of(net)
+    device = device_of(model)
     field = receptive_field(model, layer, size=_item(images, 0).shape[-1])
     best_v = best_i = channels = None
     starts = range(0, n, batch_size)
@@ -289,7 +289,7 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
 
     def reached(module, inputs, output):
         raise _Reached(output)
-    with torch.no_grad(), frozen(net), capture(net, layer, detach=True) as rec:
+    with torch.no_grad(), frozen(net), capture(model, layer, detach=True) as rec:
         try:
             for s in starts:
                 xb = images[s:s + batch_size] if isinstance(images, torch.Tensor) else torch.stack(
@@ -300,7 +300,7 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
                     pass
                 a = rec.activations[layer]
                 if stop is None and rec.calls[layer] == 1:
-                    stop = get_layer(net, layer).register_forward_hook(reached)
+                    stop = model.layer(layer).register_forward_hook(reached)
                 if channels is None:
                     channels = list(range(a.shape[1])) if unit is None else [unit] if isinstance(unit, int) else list(unit)
                     if any(not 0 <= c < a.shape[1] for c in channels):
@@ -329,6 +329,7 @@ def sample_crops(model, size: int = 96, scales=(1.0, 0.5, 0.25), names=None) -> 
     cut from the sample images on a grid at several scales (crop side = scale × shorter side),
     with half-overlapping positions."""
     from .images import load_image, sample_names
+    model = as_model(model)
     out = []
     for name in names or sample_names():
         img = load_image(name).convert("RGB")
@@ -348,6 +349,7 @@ def imagenette(model, n: int = 1000, size: int = 128, split: str = "val", root=N
     cache, spread evenly over the split, preprocessed to `size`. Returns (N×C×S×S, class names)."""
     from torchvision.datasets import Imagenette
     from .images import cache_dir
+    model = as_model(model)
     root = Path(root) if root is not None else cache_dir() / "imagenette"
     try:
         ds = Imagenette(str(root), split=split, size="160px", download=not (root / "imagenette2-160").exists())

@@ -9,9 +9,11 @@ Every method of the course takes a `target` in one of these forms:
                             the channel's positions (attribution and optimization alike)
     "features.12:37:6:6"    one neuron: channel 37 at row 6, column 6
 
-`unit(model, target)` reads the unit forms, `class_indices` resolves classes against the scores,
-and `per_image` resolves a batch's target once, on the clean images, so that noisy or
-interpolated copies of an image all explain the same class.
+Each method reads its target once, at the door: `resolve(model, target, n)` gives a `Unit` (`unit`
+reads that form, checking the layer) or one class index per image, None for "the predicted
+class", which `indices` settles against the scores. `per_image` settles it on the clean batch, so
+that noisy or interpolated copies of an image all explain the same class. Past the door only
+these resolved values travel (`attribution.score` takes them).
 """
 from __future__ import annotations
 
@@ -20,9 +22,9 @@ from dataclasses import dataclass
 import torch
 
 from .hooks import frozen
-from .models import as_model, get_layer
+from .models import as_model
 
-__all__ = ["Unit", "unit", "class_indices", "per_image"]
+__all__ = ["Unit", "unit", "resolve", "indices", "class_indices", "per_image"]
 
 _FORM = "a unit target is 'layer:channel' or 'layer:channel:row:col'"
 
@@ -49,11 +51,14 @@ class Unit:
 
 
 def unit(model, target) -> Unit | None:
-    """The `Unit` a 'layer:channel[:row:col]' target names, or None for any other form."""
+    """The `Unit` a 'layer:channel[:row:col]' target names (a Unit passes through), or None for any
+    other form. An unknown layer raises here, with the closest names."""
+    if isinstance(target, Unit):
+        return target
     if not isinstance(target, str) or ":" not in target:
         return None
     layer, *idx = target.split(":")
-    get_layer(as_model(model).net, layer)  # an unknown layer raises here, with the closest names
+    as_model(model).layer(layer)
     try:
         idx = [int(i) for i in idx]
     except ValueError:
@@ -63,28 +68,54 @@ def unit(model, target) -> Unit | None:
     return Unit(layer, *idx)
 
 
-def class_indices(model, target, logits: torch.Tensor) -> torch.Tensor:
-    """One class index per row of the N×classes `logits`; None picks that row's top class."""
-    n, classes = logits.shape[0], logits.shape[1]
-    if target is None:
-        return logits.argmax(1)
-    targets = list(target) if isinstance(target, (list, tuple)) or (
-        isinstance(target, torch.Tensor) and target.ndim == 1) else [target] * n
-    if len(targets) != n:
-        raise ValueError(f"got {len(targets)} targets for a batch of {n} images")
+def _each(target, n: int) -> list:
+    """One target per image: a list, tuple or 1-D tensor as given (it must hold n), anything else n times."""
+    if isinstance(target, (list, tuple)) or (isinstance(target, torch.Tensor) and target.ndim == 1):
+        if len(target) != n:
+            raise ValueError(f"got {len(target)} targets for a batch of {n} images")
+        return list(target)
+    return [target] * n
+
+
+def resolve(model, target, n: int) -> Unit | list:
+    """`target` read once, for a batch of `n` images: a `Unit`, or one class index per image (None
+    where it is that image's predicted class, which only the scores can tell: see `indices`)."""
     model = as_model(model)
-    out = [p if t is None else model.class_index(t) for t, p in zip(targets, logits.argmax(1).tolist())]
+    u = unit(model, target)
+    if u is not None:
+        return u
+    return [None if t is None else model.class_index(t) for t in _each(target, n)]
+
+
+def indices(classes, logits: torch.Tensor) -> torch.Tensor:
+    """One class index per row of the N×classes `logits`, from resolved classes: one index (or None)
+    for every row, or one per row; None picks that row's top class."""
+    if classes is None:
+        return logits.argmax(1)
+    chosen, size = _each(classes, logits.shape[0]), logits.shape[1]
+    if any(isinstance(t, (str, Unit)) for t in chosen):
+        raise TypeError(f"class indices are resolved: pass targets.resolve(model, target, n); got {classes!r}")
+    out = [p if t is None else int(t) for t, p in zip(chosen, logits.argmax(1).tolist())]
     for i in out:
-        if not 0 <= i < classes:
-            raise IndexError(f"class index {i} is out of range: the model has classes 0..{classes - 1}")
+        if not 0 <= i < size:
+            raise IndexError(f"class index {i} is out of range: the model has classes 0..{size - 1}")
     return torch.tensor(out, device=logits.device)
 
 
+def class_indices(model, target, logits: torch.Tensor) -> torch.Tensor:
+    """One class index per row of the N×classes `logits`, from a target in any class form."""
+    classes = resolve(model, target, logits.shape[0])
+    if isinstance(classes, Unit):
+        raise ValueError(f"{target!r} names a unit of a layer, not a class")
+    return indices(classes, logits)
+
+
 def per_image(model, x: torch.Tensor, target) -> list:
-    """`target` resolved once on the clean batch `x`: one class index per image, or the unit
-    target repeated."""
+    """`target` resolved once on the clean batch `x`: one class index per image (None becomes the
+    image's predicted class), or the `Unit` once per image. What `attribution.score` takes."""
     model = as_model(model)
-    if unit(model, target) is not None:
-        return [target] * len(x)
+    resolved = resolve(model, target, len(x))
+    if isinstance(resolved, Unit):
+        return [resolved] * len(x)
     with torch.no_grad(), frozen(model.net):
-        return class_indices(model, target, model.net(x)).tolist()
+        return indices(resolved, model.net(x)).tolist()

@@ -10,6 +10,7 @@ import torch
 from . import attribution as at
 from . import plot
 from .hooks import capture
+from .models import as_model
 from .occlude import Occluder
 
 __all__ = ["occlusion_probe", "attribution_explorer", "visualization_explorer", "dream_explorer", "feature_explorer",
@@ -29,9 +30,11 @@ def occlusion_probe(model, img, target=None, window: int = 16, baseline="mean"):
     `Occluder`: each move recomputes only what the square changed (lecturelib.incremental), so it
     follows the sliders; a network torch.fx cannot read runs whole. The box's `.drop` holds the
     last drop, p(x) − p(x occluded)."""
+    model = as_model(model)
     x = model.as_input(img)
     occluder = Occluder(model, x, target, baseline, method="incremental")
     c, p0 = occluder.c, float(occluder.p0)
+    name = model.categories[c] if model.categories else f"class {c}"  # a plain module names classes by index
     size = x.shape[-1]
     row = W.IntSlider(0, 0, size - window, 4, description="row")
     col = W.IntSlider(0, 0, size - window, 4, description="column")
@@ -48,7 +51,7 @@ def occlusion_probe(model, img, target=None, window: int = 16, baseline="mean"):
 
         def draw():
             _, ax = plt.subplots(figsize=(4, 4))
-            plot.show(occluder.occluded([place], w), f"p({model.categories[c]}) = {p:.3f}  (unoccluded {p0:.3f})",
+            plot.show(occluder.occluded([place], w), f"p({name}) = {p:.3f}  (unoccluded {p0:.3f})",
                       ax=ax, model=model)
         _draw(out, draw)
     for s in (row, col, win):
@@ -62,6 +65,7 @@ METHODS = {"gradient (backprop)": at.saliency, "deconvnet": at.deconvnet, "guide
 
 def attribution_explorer(model, img, layers: list[str]):
     """Pick a layer, a channel and a method; see what that channel responds to in this image."""
+    model = as_model(model)
     x = model.as_input(img)
     with torch.no_grad(), capture(model, layers) as rec:
         model(x)
@@ -104,6 +108,7 @@ def visualization_explorer(model, target: str = "0", steps: int = 100, l2: float
     set the sliders' starting values (default: `maximize_activation`'s); other settings of
     `maximize_activation` (lr, blur_sigma, ...) are passed through as given."""
     from .optimize import maximize_activation, objective
+    model = as_model(model)
     what = W.Text(value=str(target), description="class / unit")
     n = W.IntSlider(steps, 10, 500, 10, description="steps")
     l2_ = W.FloatLogSlider(max(l2, 1e-6), base=10, min=-6, max=-1, description="L2 λ")
@@ -127,6 +132,7 @@ def visualization_explorer(model, target: str = "0", steps: int = 100, l2: float
 def dream_explorer(model, img, layers: list[str], octaves: int = 3, steps: int = 10):
     """Pick a layer, the number of octaves and steps, click Run: DeepDream on the image."""
     from .optimize import deepdream
+    model = as_model(model)
     x = model.as_input(img)
     layer = W.Dropdown(options=layers, value=layers[len(layers) // 2], description="layer")
     oct_ = W.IntSlider(octaves, 1, 5, description="octaves")
@@ -144,6 +150,7 @@ def dream_explorer(model, img, layers: list[str], octaves: int = 3, steps: int =
 def feature_explorer(model, img, layers: list[str]):
     """Pick a layer and a channel: the image, that channel's feature map, and (for a first layer
     reading the image) the channel's kernel."""
+    model = as_model(model)
     x = model.as_input(img)
     with torch.no_grad(), capture(model, layers, detach=True) as rec:
         model(x)
@@ -183,6 +190,7 @@ def patch_explorer(model, images, layers: list[str], k: int = 9, scans: dict | N
     `scans` may hold `top_patches` results already computed on `images`, {layer: result}: a
     layer found there is not scanned again."""
     from .patches import top_patches
+    model = as_model(model)
     scans = dict(scans or {})
     layer = W.Dropdown(options=layers, value=layers[-1], description="layer")
     unit = W.IntSlider(0, 0, 1, description="unit")

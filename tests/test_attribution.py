@@ -147,6 +147,33 @@ def test_unit_targets_zero_every_other_activation():
         at.saliency(net, x, "7:0")
 
 
+@pytest.mark.filterwarnings("ignore:integrated gradients")
+def test_targets_are_resolved_once_at_the_door(shapes_model, monkeypatch):
+    """per_image gives class indices or the Unit, score takes exactly those; a method reads a unit
+    target's string once and never wraps the ll.Model again (a bare module: once, at the door)."""
+    from lecturelib import models, targets
+    x = shapes_model.normalize(shapes_data(3, seed=5)[0])
+    unit = targets.Unit("8", 3)
+    assert targets.per_image(shapes_model, x, "8:3") == [unit] * 3
+    classes = targets.per_image(shapes_model, x, [shapes_model.categories[1], None, 2])
+    assert classes[0] == 1 and classes[2] == 2 and all(isinstance(c, int) for c in classes)
+    with torch.no_grad(), ll.capture(shapes_model, "8") as rec:
+        assert torch.equal(at.score(shapes_model, x, unit), rec["8"][:, 3].mean(dim=(1, 2)))
+        assert torch.equal(at.score(shapes_model, x, classes), at.score(shapes_model, x, torch.tensor(classes)))
+    with pytest.raises(TypeError, match="resolved"):
+        at.score(shapes_model, x, shapes_model.categories[1])
+    parses, wraps = [], []
+    parse, init = targets.unit, models.Model.__init__
+    monkeypatch.setattr(targets, "unit", lambda m, t: parses.append(t) or parse(m, t))
+    monkeypatch.setattr(models.Model, "__init__", lambda self, *a, **k: wraps.append(1) or init(self, *a, **k))
+    at.smoothgrad(shapes_model, x, "8:3", samples=4, batch_size=2)
+    at.integrated_gradients(shapes_model, x, "8:3", steps=4, batch_size=2)
+    at.guided_grad_cam(shapes_model, x, "8:3", layer="4")
+    assert parses.count("8:3") == 3 and wraps == []
+    at.saliency(shapes_model.net, x, "8:3")
+    assert len(wraps) == 1
+
+
 def test_warns_where_the_rule_cannot_apply():
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.SiLU(), nn.Flatten(), nn.LazyLinear(2))
     net(torch.zeros(1, 1, 5, 5))

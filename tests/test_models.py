@@ -68,6 +68,16 @@ def test_layers(squeezenet):
         squeezenet.layer("features.13")
 
 
+def test_one_layer_lookup_finds_every_listed_layer(squeezenet):
+    """get_layer (behind Model.layer, capture and unit targets) walks a name as torch.fx and
+    lecturelib.incremental do; every name layer_names lists leads to its module, nothing else does."""
+    modules = dict(squeezenet.net.named_modules())
+    assert all(squeezenet.layer(n) is modules[n] for n in squeezenet.layer_names())
+    for bad in ("", "features.0.weight", "features..3", "features.3.nope", 3):
+        with pytest.raises(KeyError, match="unknown layer"):
+            models.get_layer(squeezenet.net, bad)
+
+
 def test_class_index(squeezenet):
     assert squeezenet.class_index("tabby") == 281
     assert squeezenet.class_index("Tabby") == 281

@@ -43,6 +43,16 @@ def test_explorers_react_and_leave_no_hooks(shapes_model, squeezenet, images):
     plt.close("all")
 
 
+def test_explorers_take_a_bare_module_like_every_method(shapes_model, images):
+    """A widget converts its model at the door (ll.models.as_model), as the methods do."""
+    net = shapes_model.net
+    for box in (ll.widgets.feature_explorer(net, images[:1], ["4", "8"]),
+                ll.widgets.attribution_explorer(net, images[:1], ["4", "8"]),
+                ll.widgets.occlusion_probe(net, images[:1], 0, window=8)):
+        assert any(isinstance(w, W.Output) for w in controls(box))
+    assert ll.hook_count(net) == 0
+
+
 def test_cell_explorer_recolours_on_every_control():
     from lecturelib import charrnn as cr
     box = ll.widgets.cell_explorer(cr.build(), "x = (1,\n     2)\n", unit=3)
