@@ -230,11 +230,10 @@ def objective(model, spec) -> Objective:
     if isinstance(spec, Objective):
         return spec.bind(model)
     model = as_model(model)
-    net = model.net
     if isinstance(spec, str) and ":" in spec:
-        u = targets.unit(net, spec)
+        u = targets.unit(model, spec)
         return channel(u.layer, u.channel) if u.row is None else neuron(u.layer, u.channel, u.row, u.col)
-    if isinstance(spec, str) and spec in dict(net.named_modules()) and spec:
+    if isinstance(spec, str) and spec in model.layer_names():
         return layer_norm(spec)
     if isinstance(spec, (str, int)):
         return class_score(model.class_index(spec))
@@ -653,7 +652,7 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     net, obj = model.net, objective(model, objective_spec)
     _check(optimizer, param, init, steps, octaves, jitter, blur_every, stop, max_change)
     gen = torch.Generator().manual_seed(seed)
-    base = _start(model, init, n, size, gen, device_of(net))
+    base = _start(model, init, n, size, gen, device_of(model))
     low, high = model.valid_range(base)
     std = 1 / (high - low)  # one pixel unit in normalized space is 1/std
     make_param = _parameterization(model, param, base, low, high, std, clamp, max_change, blur_every, blur_sigma)
@@ -661,7 +660,7 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     transforms = ([roll(jitter)] if jitter else []) + list(transforms)
     run = Run(base, snapshots, _progress_bar(progress, steps * octaves, obj.name))
     layers = [k for k in obj.layers + penalty.layers if k not in (OUTPUT, INPUT)]
-    with _interruptible(run), frozen(net), capture(net, layers) as rec, torch.enable_grad():
+    with _interruptible(run), frozen(net), capture(model, layers) as rec, torch.enable_grad():
         for start in _octaves(base, octaves, octave_scale, run):
             p = make_param(start, gen)
             opt = make_optimizer(optimizer, p.params, lr, std, numel=start[0].numel())
@@ -680,9 +679,9 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------ the lecture methods
-def _scaled(value: float, model, reference: int = 224) -> float:
+def _scaled(value: float, model: Model, reference: int = 224) -> float:
     """A length given for 224 px ImageNet input, scaled to this model's input size."""
-    side = as_model(model).input_size or reference
+    side = model.input_size or reference
     return value * side / reference
 
 
@@ -698,6 +697,7 @@ def maximize_activation(model, unit, *, steps: int = 100, lr: float | None = Non
     so a pixel moves as much. The start is random noise: from a zero image a unit behind a ReLU
     is usually off and gets no gradient. Other starts (a photo) and other seeds give other
     facets of the same unit."""
+    model = as_model(model)
     jitter = round(_scaled(16, model)) if jitter is None else jitter
     kwargs.setdefault("optimizer", "sgd_l2")
     return optimize_image(model, unit, init, steps=steps, lr=lr, l2=l2, blur_every=blur_every,
@@ -714,9 +714,8 @@ def visualize_class(model, target, **kwargs) -> Optimized:
 
 
 def _codes(model: Model, x: torch.Tensor, layers) -> dict:
-    net = model.net
-    with torch.no_grad(), frozen(net), capture(net, list(layers), detach=True) as rec:
-        net(x)
+    with torch.no_grad(), frozen(model.net), capture(model, list(layers), detach=True) as rec:
+        model.net(x)
     return dict(rec.activations)
 
 
@@ -799,11 +798,9 @@ def style_settings(model, size: int = 192, n_style: int = 5, probe_seed: int = 0
     model = as_model(model)
     if model.name in STYLE_SETTINGS:
         return dict(STYLE_SETTINGS[model.name], size=size)
-    net = model.net
-    modules = dict(net.named_modules())
-    blocks = [b for b in _chain(net) if next(modules[b].parameters(), None) is not None]
+    blocks = [b for b in _chain(model.net) if next(model.layer(b).parameters(), None) is not None]
     gen = torch.Generator().manual_seed(probe_seed)
-    probe = _blur(torch.rand(1, model.channels, size, size, generator=gen), 2.0).to(device_of(net))
+    probe = _blur(torch.rand(1, model.channels, size, size, generator=gen), 2.0).to(device_of(model))
     codes = _codes(model, model.normalize(probe), blocks)
     maps = [b for b in blocks if codes[b].ndim == 4 and codes[b].shape[2] * codes[b].shape[3] > 1]
     if len(maps) < 2:
@@ -866,9 +863,10 @@ def pixel_change(model, x0: torch.Tensor, x1: torch.Tensor) -> dict:
 def _classes(model, x: torch.Tensor, target) -> list[int]:
     """One class index per image, resolved as attribution resolves targets (names, None for the
     predicted class, one per image); a unit target is refused: these methods need a class."""
-    if targets.unit(model, target) is not None:
+    classes = targets.per_image(model, x, target)
+    if isinstance(classes[0], targets.Unit):
         raise ValueError(f"fooling and FGSM aim at a class (index or name), not a unit; got {target!r}")
-    return targets.per_image(model, x, target)
+    return classes
 
 
 def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100, confidence: float | None = None,
@@ -882,7 +880,7 @@ def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100
     `info` holds per image: "success" (reached), "probability" of the target, "linf" and "l2"
     (the change in pixel units, see `pixel_change`)."""
     model = as_model(model)
-    device = device_of(model.net)
+    device = device_of(model)
     start = _start(model, image, 1, size, torch.Generator().manual_seed(seed), device)
     idx = torch.tensor(_classes(model, start, target), device=start.device)
 
