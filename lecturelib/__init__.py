@@ -40,7 +40,7 @@ __all__ = [
     "DEFAULT_MODEL", "Model", "WeightsUnavailable", "available_models", "load_model",
 ]
 
-_LAZY = {"plot", "widgets", "coursemodels", "bench"}
+_LAZY = {"plot", "widgets", "coursemodels", "bench", "cli"}   # ll.<module> loads these on first use
 
 
 def __getattr__(name):

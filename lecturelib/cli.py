@@ -7,6 +7,8 @@ import sys
 
 from .coursemodels import SPECS
 
+__all__ = ["doctor", "fetch", "main"]
+
 
 def doctor() -> int:
     """One screen: Python, torch, device, which weights are cached, quick/untrained settings."""

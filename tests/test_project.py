@@ -87,8 +87,8 @@ def _resolve(root, dotted: str):
 
 
 def test_every_lecturelib_name_the_course_mentions_exists():
-    """Notebooks (code and prose) and lecturelib's docstrings name `ll.xxx` and `at.xxx`
-    (lecturelib.attribution): each must exist, and nothing may cite a file students do not have."""
+    """lecturelib's docstrings name `ll.xxx` and `at.xxx` (lecturelib.attribution): each must exist,
+    and nothing may cite a file students do not have. (The notebooks and the README: next test.)"""
     import lecturelib
     texts = {nb.name: nb.read_text() for nb in NOTEBOOKS}
     texts.update({p.name: p.read_text() for p in (ROOT / "lecturelib").glob("*.py")})
@@ -96,6 +96,8 @@ def test_every_lecturelib_name_the_course_mentions_exists():
     missing = []
     for name, text in texts.items():
         assert "KNOWN_GOOD" not in text, f"{name} cites KNOWN_GOOD_SETTINGS, which is not part of the course"
+        if not name.endswith(".py"):
+            continue
         for prefix, root in (("ll", lecturelib), ("at", lecturelib.attribution)):
             for dotted in set(re.findall(rf"(?<![\w.]){prefix}\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)", text)):
                 try:
@@ -103,6 +105,77 @@ def test_every_lecturelib_name_the_course_mentions_exists():
                 except (AttributeError, ImportError):
                     missing.append(f"{name}: {prefix}.{dotted}")
     assert not missing, "names that do not exist: " + ", ".join(sorted(missing))
+
+
+def _reachable_submodules() -> set:
+    """lecturelib's modules that `ll.<module>` reaches right after `import lecturelib as ll` (imported
+    by the package, or loaded on first use), asked of a fresh interpreter."""
+    code = ("import pathlib, lecturelib as ll; print(' '.join(p.stem for p in pathlib.Path(ll.__file__).parent.glob('*.py') "
+            "if not p.stem.startswith('_') and hasattr(ll, p.stem)))")
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+
+
+def _course_references(text: str) -> list:
+    """Every lecturelib name a notebook or the README uses, as (how it is written, module it is reached
+    through, the dotted chain after it): `ll.a.b` (and `lecturelib.a.b`), `alias.b` after
+    `from lecturelib import a as alias`, and `from lecturelib.a import b`."""
+    aliases = {"ll": "lecturelib", "lecturelib": "lecturelib"}
+    aliases.update({m[1]: f"lecturelib.{m[0]}" for m in re.findall(r"^\s*from lecturelib import (\w+) as (\w+)", text, re.M)})
+    aliases.update({m[1]: f"lecturelib.{m[0]}" for m in re.findall(r"^\s*import lecturelib\.(\w+) as (\w+)", text, re.M)})
+    refs = []
+    for alias, module in aliases.items():
+        for dotted in re.findall(rf"(?<![\w.\-/]){alias}\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)", text):
+            refs.append((alias, module, dotted.split(".")))
+    for module, names in re.findall(r"^\s*from (lecturelib(?:\.\w+)*) import ([^\n#]+)", text, re.M):
+        for item in names.strip("() ").split(","):
+            name = item.split(" as ")[0].strip()
+            if name and not (module == "lecturelib" and " as " in item):   # `from lecturelib import x as y`: above
+                refs.append((f"from {module} import", module, [name]))
+    return refs
+
+
+def test_course_names_are_public_and_spelled_one_way():
+    """Every lecturelib name a notebook or the README uses is in the `__all__` of the module it is
+    reached through, and each object has one spelling across the course: `ll.<name>` when the
+    package exports it (`lecturelib.__all__`), otherwise `ll.<module>.<name>` with <module> the
+    module that defines it (`ll.evaluation.pointing_game`, not `ll.attribution.pointing_game`)."""
+    import importlib
+    import types
+
+    import lecturelib
+    reachable = _reachable_submodules()
+    exported = {id(getattr(lecturelib, n)): n for n in lecturelib.__all__}
+    texts = {nb.name: "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]) for nb in NOTEBOOKS}
+    texts["README.md"] = (ROOT / "README.md").read_text()
+    problems, spellings = [], {}
+    for where, text in texts.items():
+        for how, module, chain in _course_references(text):
+            obj, owner, written = importlib.import_module(module), None, how
+            for part in chain:
+                if not isinstance(obj, types.ModuleType):
+                    break                                   # an attribute of a public class or object
+                written += ("." if not written.startswith("from ") else " ") + part
+                if part in getattr(obj, "__all__", ()):
+                    owner, obj = obj, getattr(obj, part)
+                elif obj is lecturelib and part in reachable:
+                    obj = importlib.import_module(f"lecturelib.{part}")
+                else:
+                    problems.append(f"{where}: {written}: {part!r} is not in {obj.__name__}.__all__"
+                                    + ("" if obj is not lecturelib else f" nor a module that ll reaches ({sorted(reachable)})"))
+                    break
+            else:
+                if owner is None:
+                    continue                                # a module named in prose: no object to spell
+                home = getattr(obj, "__module__", None) if isinstance(obj, (type, types.FunctionType)) else None
+                if owner is not lecturelib and id(obj) in exported:
+                    problems.append(f"{where}: {written}: spell it ll.{exported[id(obj)]} (lecturelib exports it)")
+                elif owner is not lecturelib and home and home.startswith("lecturelib.") and home != owner.__name__:
+                    problems.append(f"{where}: {written}: spell it ll.{home.split('.', 1)[1]}.{chain[-1]} (its module)")
+                spellings.setdefault(id(obj), {}).setdefault(written, where)
+    for ways in spellings.values():
+        if len(ways) > 1:
+            problems.append("one object, several spellings: " + ", ".join(f"{w} ({n})" for w, n in ways.items()))
+    assert not problems, "\n".join(sorted(set(problems)))
 
 
 def lecturelib_imports() -> dict:
