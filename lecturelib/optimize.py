@@ -296,7 +296,8 @@ class Pixels:
 
     def __init__(self, start: torch.Tensor, gen: torch.Generator | None = None, *, low=None, high=None,
                  blur_every: int = 0, blur_sigma: float = 0.5):
-        self.x = start.detach().clone().requires_grad_(True)
+        # standard layout: a picture may come channels-last, whose gradient L-BFGS cannot flatten
+        self.x = start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
         self.params = [self.x]
         self.low, self.high, self.blur_every, self.blur_sigma = low, high, blur_every, blur_sigma
 

@@ -34,10 +34,7 @@ CONCEPTUAL = {
 # (notebook, exercise number): a solution that fails today because of a library bug, with the bug.
 # The test reports these as an expected failure (xfail); once the solution runs, it fails until the
 # entry is removed, so a fixed bug cannot hide a new one.
-KNOWN_FAILURES = {
-    ("09_deep_art", 2): "L-BFGS from a photo: model.preprocess returns a channels-last (non-contiguous) tensor, "
-                        "and torch.optim.LBFGS cannot .view() its gradient (lecturelib.optimize / models)",
-}
+KNOWN_FAILURES: dict = {}
 
 _ITEM = re.compile(r"^(\d+)\.\s")
 _FENCE_OPEN = re.compile(r"^(\s*)```python\s*$")

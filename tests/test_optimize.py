@@ -214,6 +214,12 @@ def test_phase_keeps_its_magnitude_and_raises_the_unit(shapes_model):
         ll.optimize_image(shapes_model, "8:21", torch.zeros(1, 3, 32, 32), param="phase", steps=1)
 
 
+def test_lbfgs_starts_from_a_channels_last_picture(shapes_model):
+    x = shapes_model.normalize(shapes_data(1, seed=3)[0]).contiguous(memory_format=torch.channels_last)
+    r = ll.optimize_image(shapes_model, "9:3", x, optimizer="lbfgs", steps=2, progress=False)
+    assert torch.isfinite(r.image).all() and r.steps == 2
+
+
 def test_zero_gradient_start_warns(shapes_model):
     with pytest.warns(UserWarning, match="gradient is exactly zero"):
         ll.maximize_activation(shapes_model, "9:3", init="zeros", steps=2, progress=False)
