@@ -810,7 +810,7 @@ def style_settings(model, size: int = 192, n_style: int = 5, probe_seed: int = 0
     picks = sorted({round(i * reach / max(1, n_style - 1)) for i in range(n_style)})
     style_layers = tuple(maps[i] for i in picks)
     content_layer = maps[round(0.45 * (len(maps) - 1))]
-    style_weights = tuple(1.0 / max(float(gram(codes[l]).pow(2).sum() / 4), 1e-12) for l in style_layers)
+    style_weights = tuple(1.0 / max(float(gram(codes[name]).pow(2).sum() / 4), 1e-12) for name in style_layers)
     content_weight = 10.0 / max(float(codes[content_layer].pow(2).sum()), 1e-12)
     return dict(content_layer=content_layer, style_layers=style_layers, content_weight=content_weight,
                 style_weights=style_weights, tv=0.0, size=size)
