@@ -109,7 +109,9 @@ def test_exercise_solutions_run(nb_path):
     _, blocks = parse(exercises_cell(nb_path))
     nb = nbformat.read(nb_path, as_version=4)
     km = AsyncKernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
-    client = NotebookClient(nb, km=km, timeout=900, resources={"metadata": {"path": str(nb_path.parent)}})
+    # 300 s a cell: after a widget cell ipykernel 7 sometimes loses its "idle" message and nbclient
+    # waits out the whole timeout before going on (seen in make course); 900 s would cost 15 min
+    client = NotebookClient(nb, km=km, timeout=300, resources={"metadata": {"path": str(nb_path.parent)}})
     failures, known = [], []
     with client.setup_kernel(cleanup_kc=True):       # cleanup_kc: shut the kernel down afterwards
         for index, cell in enumerate(nb.cells):
