@@ -22,7 +22,7 @@ def setup(seed: int = 0, plots: bool = True) -> torch.device:
     seed_everything(seed)
     threads = available_cpus()
     torch.set_num_threads(threads)
-    # Tiny (subnormal) floats make some CPUs up to 100x slower in long optimizations; treat them as 0.
+    # Subnormal floats can make CPU arithmetic much slower in long optimizations; treat them as 0.
     torch.set_flush_denormal(True)
     device = default_device()
     if plots:
