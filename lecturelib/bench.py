@@ -210,14 +210,19 @@ RECOGNITION_CLASSES = ("flamingo", "goldfish", "tarantula", "tabby", "hourglass"
 
 
 def recognition_settings() -> dict:
-    """Notebook 06's settings for class visualization on efficientnet_lite0, by name."""
+    """Notebook 06's settings for class visualization on efficientnet_lite0, by name, as arguments
+    of `visualize_class` (settings in pixel units; the last is the notebook's final setting)."""
     from .optimize import robust_transforms
-    lucent = dict(optimizer="adam", lr=0.05, steps=256, l2=0, blur_every=0, jitter=0, transforms=robust_transforms())
+    yosinski = dict(blur_every=4, blur_sigma=1.0, jitter=32)
+    lucent = dict(optimizer="adam", lr=0.05, steps=128, l2=0, blur_every=0, jitter=0, transforms=robust_transforms())
     return {"no prior": dict(l2=0, blur_every=0, jitter=0),
-            "CS231n as published": dict(),
-            "06's PRIOR (blur σ 1 / 4, jitter 32, step 12.5)": dict(lr=12.5, blur_every=4, blur_sigma=1.0, jitter=32),
-            "Fourier + robust transforms, Adam 256": dict(lucent, param="fourier"),
-            "phase only + robust transforms, Adam 256": dict(lucent, param="phase")}
+            # CS231n's numbers in Lite's normalized units (std 128/255), as an ImageNet network's would be read
+            "CS231n in Lite's normalized units": dict(lr=25 * 128 / 255, l2=1e-3 / (128 / 255) ** 2),
+            "CS231n (L2 + blur σ 0.5 / 10, jitter 16)": dict(),
+            "Yosinski (blur σ 1 / 4, jitter 32)": yosinski,
+            "Yosinski + robust transforms": dict(yosinski, transforms=robust_transforms()),
+            "phase only + robust transforms, Adam 128": dict(lucent, param="phase"),
+            "Fourier + robust transforms, Adam 128": dict(lucent, param="fourier")}
 
 
 def recognition_rows(classes=RECOGNITION_CLASSES) -> list[tuple]:

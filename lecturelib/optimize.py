@@ -8,8 +8,8 @@ Lectures 06-10 are all one loop, `render`, fed four callables (the shape of luce
                 layer's ½‖a‖², DeepDream). Penalties are objectives on the image itself: l2(),
                 tv(), alpha_norm(α). All of them compose: `class_score("tabby") - 1e-4 * l2()`,
                 `match(...) + 1e3 * style(...)`.
-    param       what the optimizer changes and how it becomes an image: `Pixels` (the normalized
-                image itself; the blur every k steps and the clamping to valid pixels happen to it
+    param       what the optimizer changes and how it becomes an image: `Pixels` (the image
+                itself; the blur every k steps and the clamping to valid pixels happen to it
                 after each step) or `Fourier` (a colour-decorrelated, 1/f-scaled spectrum through a
                 sigmoid: smoother pictures, always valid; Olah et al. 2017)
     transforms  callables (image, generator) → image, applied before the forward at every step,
@@ -19,9 +19,14 @@ Lectures 06-10 are all one loop, `render`, fed four callables (the shape of luce
                 "adam", "lbfgs", "sgd", and the rescaled step rules "sgd_l2", "sgd_mean", "sign"
 
 `optimize_image(model, objective, ...)` turns the lectures' settings (l2=, jitter=, blur_every=,
-optimizer=, octaves=, ...) into these callables and runs `render` once per octave. Everything
-happens in the model's normalized input space, where the published settings cited next to each
-default are given. The model never changes: the loop runs inside `ll.frozen` and `ll.capture`,
+optimizer=, octaves=, ...) into these callables and runs `render` once per octave.
+
+Pixel units. The image being optimized is made of pixels in [0, 1]; the network sees it through
+its own normalization, (pixel − mean) / std. So a step size, a penalty weight or a noise level
+means the same picture on every network, whatever its normalization (EfficientNet-Lite divides by
+0.50, torchvision's ImageNet networks by about 0.226). The published settings cited next to each
+default are given in ImageNet-normalized units; they are converted with PUBLISHED_STD: a length
+× 0.226, a squared penalty ÷ 0.226². The model never changes: the loop runs inside `ll.frozen` and `ll.capture`,
 which restore flags and remove hooks however it ends, and an interrupt (the stop button) returns
 the image reached so far.
 """
@@ -44,12 +49,14 @@ from .models import Model, as_model
 __all__ = ["optimize_image", "render", "Optimized", "Objective", "objective", "class_score", "log_prob", "channel",
            "neuron", "layer_norm", "match", "gram", "style", "l2", "tv", "alpha_norm", "ZERO", "OUTPUT", "INPUT",
            "roll", "random_scale", "random_rotate", "robust_transforms", "apply_transforms", "make_optimizer",
-           "Rescaled", "set_lr", "Run", "visualize_class", "maximize_activation", "invert", "deepdream", "style_transfer",
+           "Rescaled", "set_lr", "seeing_pixels", "PUBLISHED_STD", "GREY", "Run", "visualize_class", "maximize_activation", "invert", "deepdream", "style_transfer",
            "fooling_image", "fgsm", "pixel_change", "STYLE_SETTINGS", "style_settings", "Pixels", "Fourier", "Phase",
            "PARAMETERIZATIONS"]
 
 OUTPUT = ""          # the key of the network's output (class scores) among what an objective sees
-INPUT = "<input>"    # the key of the image itself (N×C×H×W, before the transforms): for penalties
+INPUT = "<input>"    # the key of the image itself (N×C×H×W pixels, before the transforms): for penalties
+PUBLISHED_STD = 0.226  # one unit of the ImageNet-normalized space of the published settings, in pixels
+GREY = 0.5           # mid-grey: where the L2 and α-norm priors pull the pixels, and where starts are centred
 
 
 # ------------------------------------------------------------------------------------ objectives
@@ -195,10 +202,11 @@ def style(layer: str, target_gram: torch.Tensor) -> Objective:
                      (layer,), f"style {layer}")
 
 
-# Penalties: objectives on the image (INPUT, normalized space), to be subtracted: `score - 1e-3 * l2()`.
+# Penalties: objectives on the image (INPUT, pixels), to be subtracted: `score - 0.02 * l2()`.
 def l2() -> Objective:
-    """‖x‖², the sum of squares of the image, per image (weight decay; CS231n's λ‖I‖²)."""
-    return Objective(lambda acts: acts[INPUT].pow(2).flatten(1).sum(1), (), "‖x‖²")
+    """‖x − ½‖², the sum of squares of the image's distance from mid-grey, per image (weight decay;
+    CS231n's λ‖I‖² on the normalized image, whose zero is about the mean colour)."""
+    return Objective(lambda acts: (acts[INPUT] - GREY).pow(2).flatten(1).sum(1), (), "‖x − ½‖²")
 
 
 def tv() -> Objective:
@@ -211,8 +219,10 @@ def tv() -> Objective:
 
 
 def alpha_norm(alpha: float = 6.0) -> Objective:
-    """‖x‖_α^α = Σ|x|^α per image: Mahendran & Vedaldi's α-norm prior (α = 6) keeps pixels in range."""
-    return Objective(lambda acts: acts[INPUT].abs().pow(alpha).flatten(1).sum(1), (), f"‖x‖_{alpha:g}^{alpha:g}")
+    """‖x − ½‖_α^α = Σ|x − ½|^α per image: Mahendran & Vedaldi's α-norm prior (α = 6) keeps pixels
+    in range."""
+    return Objective(lambda acts: (acts[INPUT] - GREY).abs().pow(alpha).flatten(1).sum(1), (),
+                     f"‖x − ½‖_{alpha:g}^{alpha:g}")
 
 
 ZERO = Objective(lambda acts: acts[INPUT].new_zeros(len(acts[INPUT])), (), "0")  # no penalty
@@ -242,7 +252,7 @@ def objective(model, spec) -> Objective:
 
 
 # ------------------------------------------------------------------------------------ transforms
-# A transform is fn(x, gen) → image: x is N×C×H×W (normalized), gen the run's torch.Generator, the
+# A transform is fn(x, gen) → image: x is N×C×H×W pixels, gen the run's torch.Generator, the
 # only source of randomness (so a seed gives the same picture and nothing global is touched).
 def roll(shift: int) -> Callable:
     """Jitter: a circular shift by up to `shift` px each way, drawn anew at every step (CS231n,
@@ -286,13 +296,13 @@ def apply_transforms(transforms, x: torch.Tensor, gen: torch.Generator) -> torch
 
 
 # ------------------------------------------------------------------------------------ parameterizations
-# A parameterization is made by `param(start, gen)` (start: the N×C×H×W normalized image at this
+# A parameterization is made by `param(start, gen)` (start: the N×C×H×W image in pixels at this
 # octave; gen: the run's generator) and has `params` (the tensors the optimizer changes), `image()`
-# (→ N×C×H×W normalized, differentiable) and `after_step(i)` (work after step i: projections).
+# (→ N×C×H×W pixels, differentiable) and `after_step(i)` (work after step i: projections).
 class Pixels:
-    """The image itself (normalized space) is the parameter. After each step: a Gaussian blur
-    every `blur_every` steps (σ `blur_sigma`; Yosinski et al.), then clamping to [low, high]
-    (the valid range; with max_change the L∞ ball around the start: projected gradient ascent)."""
+    """The image itself (pixels) is the parameter. After each step: a Gaussian blur every
+    `blur_every` steps (σ `blur_sigma`; Yosinski et al.), then clamping to [low, high] (the valid
+    range [0, 1]; with max_change also the L∞ ball around the start: projected gradient ascent)."""
 
     def __init__(self, start: torch.Tensor, gen: torch.Generator | None = None, *, low=None, high=None,
                  blur_every: int = 0, blur_sigma: float = 0.5):
@@ -324,12 +334,12 @@ def _one_over_f(h: int, w: int) -> torch.Tensor:
 
 class Fourier:
     """A spectrum scaled by 1/frequency (natural images' falloff) per decorrelated colour channel;
-    the image is `normalize`(sigmoid(colour mix(inverse FFT))), so it is always a valid picture: no
-    clamp, no blur. It starts from noise (sd `sd`) drawn from `gen`, whatever `start` holds."""
+    the image is sigmoid(colour mix(inverse FFT)), so it is always a valid picture: no clamp, no
+    blur. It starts from noise (sd `sd`) drawn from `gen`, whatever `start` holds."""
 
-    def __init__(self, start: torch.Tensor, gen: torch.Generator, *, normalize: Callable, sd: float = 0.01):
+    def __init__(self, start: torch.Tensor, gen: torch.Generator, *, sd: float = 0.01):
         n, c, h, w = start.shape
-        self.scale, self.size, self.normalize = _one_over_f(h, w).to(start.device), (h, w), normalize
+        self.scale, self.size = _one_over_f(h, w).to(start.device), (h, w)
         spectrum = torch.randn(n, c, h, w // 2 + 1, 2, generator=gen) * sd
         self.spectrum = spectrum.to(start.device).requires_grad_(True)
         self.params = [self.spectrum]
@@ -338,12 +348,12 @@ class Fourier:
         return self.picture(torch.view_as_complex(self.spectrum) * self.scale)
 
     def picture(self, spectrum: torch.Tensor) -> torch.Tensor:
-        """The normalized image of a (complex) spectrum: inverse FFT, colour mix, sigmoid."""
+        """The image (pixels) of a (complex) spectrum: inverse FFT, colour mix, sigmoid."""
         img = torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
         if img.shape[1] == 3:
             mix = _COLOR_SQRT.to(img.device) / _COLOR_SQRT.norm(dim=0).max()
             img = torch.einsum("ij,njhw->nihw", mix, img)
-        return self.normalize(torch.sigmoid(img))
+        return torch.sigmoid(img)
 
     def after_step(self, i: int) -> None:
         pass
@@ -356,9 +366,9 @@ class Phase(Fourier):
     cannot pile energy into the high frequencies that fool only the network it was made on.
     It starts from a random phase drawn from `gen`, whatever `start` holds."""
 
-    def __init__(self, start: torch.Tensor, gen: torch.Generator, *, normalize: Callable, contrast: float = 1.0):
+    def __init__(self, start: torch.Tensor, gen: torch.Generator, *, contrast: float = 1.0):
         n, c, h, w = start.shape
-        scale, self.size, self.normalize = _one_over_f(h, w).to(start.device), (h, w), normalize
+        scale, self.size = _one_over_f(h, w).to(start.device), (h, w)
         self.magnitude = contrast * scale / scale.pow(2).mean().sqrt()   # a random phase then has sd ≈ contrast
         phase = torch.rand(n, c, h, w // 2 + 1, generator=gen) * 2 * math.pi - math.pi
         self.phase = phase.to(start.device).requires_grad_(True)
@@ -374,50 +384,50 @@ PARAMETERIZATIONS = {"pixels": Pixels, "fourier": Fourier, "phase": Phase}
 
 # ------------------------------------------------------------------------------------ optimizers
 _OPTIMIZERS = ("adam", "lbfgs", "sgd", "sgd_l2", "sgd_mean", "sign")
-_DEFAULT_LR = {
-    "adam": lambda numel: 0.05,          # lucent's feature visualization
+_DEFAULT_LR = {  # in pixel units
+    "adam": lambda numel: 0.05,          # lucent's feature visualization (for the Fourier parameters)
     "lbfgs": lambda numel: 1.0,          # torch's default; the line length comes from curvature
     "sgd": lambda numel: 1.0,
-    "sgd_l2": lambda numel: 25.0 * math.sqrt(numel / (3 * 224 * 224)),  # CS231n: 25 at 3×224×224; same per-pixel step
-    "sgd_mean": lambda numel: 0.026,     # Google's DeepDream: 1.5/mean|g| on the 0-255 scale
+    # CS231n: 25 normalized units at 3×224×224 = 25 × 0.226 pixels; the same per-pixel step at other sizes
+    "sgd_l2": lambda numel: 25.0 * PUBLISHED_STD * math.sqrt(numel / (3 * 224 * 224)),
+    "sgd_mean": lambda numel: 1.5 / 255,  # Google's DeepDream: 1.5/mean|g| on the 0-255 scale
     "sign": lambda numel: 8 / 255,       # FGSM, torchattacks' ε
 }
 
 
-def _rescale(grad: torch.Tensor, how: str, std: torch.Tensor) -> torch.Tensor:
-    """Per-image step directions: g/‖g‖₂ (CS231n), g/mean|g| (DeepDream), sign(g)/std (FGSM,
-    a step of 1 in pixel units per unit of lr)."""
+def _rescale(grad: torch.Tensor, how: str) -> torch.Tensor:
+    """Per-image step directions: g/‖g‖₂ (CS231n), g/mean|g| (DeepDream), sign(g) (FGSM)."""
     flat = grad.flatten(1)
     if how == "sgd_l2":
         return grad / (flat.norm(dim=1).view(-1, 1, 1, 1) + 1e-12)
     if how == "sgd_mean":
         return grad / (flat.abs().mean(1).view(-1, 1, 1, 1) + 1e-12)
     if how == "sign":
-        return grad.sign() / std
+        return grad.sign()
     return grad
 
 
 class Rescaled(torch.optim.SGD):
     """Plain SGD on a gradient rescaled per image (`rule`: "sgd_l2", "sgd_mean" or "sign", see
-    `_rescale`); `std` is one pixel unit in normalized space (1×C×1×1), for "sign"."""
+    `_rescale`)."""
 
-    def __init__(self, params, lr: float, rule: str, std=1.0):
+    def __init__(self, params, lr: float, rule: str):
         super().__init__(params, lr=lr)
-        self.rule, self.std = rule, std
+        self.rule = rule
 
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    p.grad = _rescale(p.grad, self.rule, self.std)
+                    p.grad = _rescale(p.grad, self.rule)
         return super().step(closure)
 
 
-def make_optimizer(name, params, lr: float | None = None, std=1.0, numel: int = 3 * 224 * 224):
+def make_optimizer(name, params, lr: float | None = None, numel: int = 3 * 224 * 224):
     """The step rule by name over `params`: "adam", "lbfgs" (one evaluation per step), "sgd"
-    (lr·g), "sgd_l2" (lr·g/‖g‖₂), "sgd_mean" (lr·g/mean|g|), "sign" (lr·sign(g), lr in pixel units,
-    `std` one pixel unit in normalized space); or `name` is fn(params) → torch optimizer.
+    (lr·g), "sgd_l2" (lr·g/‖g‖₂), "sgd_mean" (lr·g/mean|g|), "sign" (lr·sign(g)); or `name` is
+    fn(params) → torch optimizer.
     lr=None: the rule's published default (`_DEFAULT_LR`) for images of `numel` values each."""
     if callable(name):
         return name(params)
@@ -428,7 +438,7 @@ def make_optimizer(name, params, lr: float | None = None, std=1.0, numel: int = 
         return torch.optim.LBFGS(params, lr=lr, max_iter=1)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
-    return Rescaled(params, lr, name, std)
+    return Rescaled(params, lr, name)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -441,10 +451,11 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 class Optimized:
     """What `optimize_image` returns.
 
-    image        N×C×H×W result in the model's normalized space (detached; `model.deprocess(r.image[:1])`)
+    image        N×C×H×W result in the model's normalized space, like every input of the course
+                 (detached; `model.deprocess(r.image[:1])`, pixels: `model.unnormalize(r.image)`)
     history      the objective (mean over the batch, before penalties) at every step
     penalties    the penalty (mean over the batch) at every step
-    snapshots    {step: image} at the steps asked for (step 0 = the start)
+    snapshots    {step: image} at the steps asked for (step 0 = the start), normalized as `image`
     steps        steps taken
     interrupted  True when a KeyboardInterrupt ended the loop early
     info         method-specific results (fooling: success, probability, size of the change)
@@ -485,13 +496,14 @@ class Run:
 def render(net, rec, objective: Objective, param, optimizer, transforms=(), *, steps: int, gen: torch.Generator,
            run: Run, penalty: Objective = ZERO, stop: Callable | None = None, lr_end: float | None = None) -> None:
     """The loop: `steps` steps of `optimizer` on `param`'s tensors, maximizing objective − penalty
-    of `param.image()` as the network sees it through `transforms`. `rec` is an `ll.capture` of the
+    of `param.image()` as the network sees it through `transforms`. `net` takes pixels (the model
+    behind its normalization, `seeing_pixels`). `rec` is an `ll.capture` of the
     layers the objectives read; `run` keeps what each step gave (`Run`). `stop`: scores N×K → N
     bools, images that are done stop changing. `lr_end`: the rate for the last 10 % of the steps."""
     for i in range(steps):
         if lr_end is not None and i == math.ceil(0.9 * steps):
             set_lr(optimizer, lr_end)
-        img = param.image()                                    # N×C×H×W, normalized space
+        img = param.image()                                    # N×C×H×W pixels
         out = net(apply_transforms(transforms, img, gen))      # jitter, scale, rotate: seen, not kept
         acts = {**rec.activations, OUTPUT: out, INPUT: img}
         value, cost = _per_image(objective(acts), img), penalty(acts)
@@ -555,19 +567,27 @@ def _interruptible(run: Run):
             run.bar.close()
 
 
+def seeing_pixels(model: Model) -> Callable:
+    """The network as a function of pixels: x ↦ net((x − mean) / std)."""
+    return lambda pixels: model.net(model.normalize(pixels))
+
+
 def _start(model, init, n: int, size: int | None, gen: torch.Generator, device) -> torch.Tensor:
-    """The first image: a tensor or picture (through the model), or 'zeros', 'randn', 'uniform'."""
+    """The first image in pixels: a normalized tensor or a picture (through the model), or 'zeros'
+    (mid-grey), 'randn', 'uniform' (noise around mid-grey, see `_STARTS`)."""
     if not isinstance(init, str) or init not in _STARTS:
-        return model.as_input(init).detach().to(device).float()
+        return model.unnormalize(model.as_input(init).detach().to(device).float())
     side = size or model.input_size
     if side is None:
         raise ValueError(f"{model.name} is a plain nn.Module: give size=, or init as an N×C×H×W tensor")
     return _STARTS[init]((n, model.channels, side, side), gen).to(device)
 
 
-_STARTS = {"zeros": lambda shape, gen: torch.zeros(shape),
-           "randn": lambda shape, gen: torch.randn(shape, generator=gen),   # CS231n class visualization
-           "uniform": lambda shape, gen: torch.rand(shape, generator=gen)}  # CS231n feature inversion
+# CS231n's starts, randn (class visualization) and uniform(0, 1) (feature inversion), are in
+# normalized units: here × 0.226 around mid-grey ("zeros": the normalized zero, about the mean colour)
+_STARTS = {"zeros": lambda shape, gen: torch.full(shape, GREY),
+           "randn": lambda shape, gen: GREY + PUBLISHED_STD * torch.randn(shape, generator=gen),
+           "uniform": lambda shape, gen: GREY + PUBLISHED_STD * torch.rand(shape, generator=gen)}
 
 
 _MAX_CHANGE = "max_change bounds the change from the start image: use param='pixels' and octaves=1"
@@ -590,17 +610,15 @@ def _check(optimizer, param, init, steps: int, octaves: int, jitter: int, blur_e
         raise ValueError(f"the {param} parameterization starts from noise at one scale: use init='randn', octaves=1")
 
 
-def _parameterization(model: Model, param, base, low, high, std, clamp: bool, max_change, blur_every: int,
-                      blur_sigma: float) -> Callable:
+def _parameterization(param, base, clamp: bool, max_change, blur_every: int, blur_sigma: float) -> Callable:
     """`param` as fn(start, gen) → parameterization, with the settings that it uses."""
-    if isinstance(param, str) and param in ("fourier", "phase"):
-        return functools.partial(PARAMETERIZATIONS[param], normalize=model.normalize)
-    if not isinstance(param, str):
-        return param
+    if not isinstance(param, str) or param != "pixels":
+        return PARAMETERIZATIONS.get(param, param)
+    low = high = None
+    if clamp or max_change is not None:
+        low, high = base.new_zeros(1, 1, 1, 1), base.new_ones(1, 1, 1, 1)
     if max_change is not None:
-        low, high = torch.maximum(low, base - max_change / std), torch.minimum(high, base + max_change / std)
-    if not clamp and max_change is None:
-        low = high = None
+        low, high = torch.maximum(low, base - max_change), torch.minimum(high, base + max_change)
     return functools.partial(Pixels, low=low, high=high, blur_every=blur_every, blur_sigma=blur_sigma)
 
 
@@ -611,8 +629,10 @@ def _octaves(base: torch.Tensor, octaves: int, scale: float, run: Run):
     for k in reversed(range(octaves)):
         hw = tuple(max(1, round(s / scale ** k)) for s in base.shape[2:])
         base_o = base if hw == tuple(base.shape[2:]) else F.interpolate(base, hw, mode="bilinear", align_corners=False)
-        yield base_o if prev is None else base_o + F.interpolate(prev - prev_base, hw, mode="bilinear",
-                                                                 align_corners=False)
+        start = base_o if prev is None else base_o + F.interpolate(prev - prev_base, hw, mode="bilinear",
+                                                                   align_corners=False)
+        run.image = start                                    # the result, if no step is taken
+        yield start
         prev, prev_base = run.image, base_o
 
 
@@ -650,26 +670,26 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     seed        seeds the start noise and the transforms (nothing global is touched)
     """
     model = as_model(model)
-    net, obj = model.net, objective(model, objective_spec)
+    obj = objective(model, objective_spec)
     _check(optimizer, param, init, steps, octaves, jitter, blur_every, stop, max_change)
     gen = torch.Generator().manual_seed(seed)
-    base = _start(model, init, n, size, gen, device_of(model))
-    low, high = model.valid_range(base)
-    std = 1 / (high - low)  # one pixel unit in normalized space is 1/std
-    make_param = _parameterization(model, param, base, low, high, std, clamp, max_change, blur_every, blur_sigma)
+    base = _start(model, init, n, size, gen, device_of(model))           # pixels
+    make_param = _parameterization(param, base, clamp, max_change, blur_every, blur_sigma)
     penalty = _penalty(dict(l2=l2, tv=tv, alpha_norm=alpha_norm), alpha)
     transforms = ([roll(jitter)] if jitter else []) + list(transforms)
     run = Run(base, snapshots, _progress_bar(progress, steps * octaves, obj.name))
     layers = [k for k in obj.layers + penalty.layers if k not in (OUTPUT, INPUT)]
-    with _interruptible(run), frozen(net), capture(model, layers) as rec, torch.enable_grad():
+    with _interruptible(run), frozen(model.net), capture(model, layers) as rec, torch.enable_grad():
         for start in _octaves(base, octaves, octave_scale, run):
             p = make_param(start, gen)
-            opt = make_optimizer(optimizer, p.params, lr, std, numel=start[0].numel())
-            render(net, rec, obj, p, opt, transforms, steps=steps, gen=gen, run=run, penalty=penalty, stop=stop,
-                   lr_end=lr_end)
-    run.result.image = run.image.detach()
-    run.result.info["done"] = run.done.cpu()
-    return run.result
+            opt = make_optimizer(optimizer, p.params, lr, numel=start[0].numel())
+            render(seeing_pixels(model), rec, obj, p, opt, transforms, steps=steps, gen=gen, run=run,
+                   penalty=penalty, stop=stop, lr_end=lr_end)
+    result = run.result                                                  # back to the course's normalized space
+    result.image = model.normalize(run.image.detach())
+    result.snapshots = {k: model.normalize(v) for k, v in result.snapshots.items()}
+    result.info["done"] = run.done.cpu()
+    return result
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -686,14 +706,15 @@ def _scaled(value: float, model: Model, reference: int = 224) -> float:
     return value * side / reference
 
 
-def maximize_activation(model, unit, *, steps: int = 100, lr: float | None = None, l2: float = 1e-3,
+def maximize_activation(model, unit, *, steps: int = 100, lr: float | None = None, l2: float = 1e-3 / PUBLISHED_STD**2,
                         blur_every: int = 10, blur_sigma: float = 0.5, jitter: int | None = None,
                         init="randn", **kwargs) -> Optimized:
     """The image that maximizes a class score or a unit (`"features.12:37"`, `"features.12:37:6:6"`,
     or any objective): gradient ascent with L2 decay, periodic blur and jitter.
 
-    Defaults are CS231n's class visualization for squeezenet1_1 at 224 px: 100 steps of
-    lr·g/‖g‖₂ with lr 25, l2 1e-3, blur σ 0.5 every 10 steps, jitter 16 px, clamped. For other
+    Defaults are CS231n's class visualization for squeezenet1_1 at 224 px, in pixel units: 100
+    steps of lr·g/‖g‖₂ with lr 25 × 0.226 ≈ 5.7, l2 1e-3 ÷ 0.226² ≈ 0.02, blur σ 0.5 every 10
+    steps, jitter 16 px, clamped. For other
     input sizes the step (lr=None: an L2 length ∝ √pixels) and the jitter scale with the side,
     so a pixel moves as much. The start is random noise: from a zero image a unit behind a ReLU
     is usually off and gets no gradient. Other starts (a photo) and other seeds give other
@@ -720,15 +741,17 @@ def _codes(model: Model, x: torch.Tensor, layers) -> dict:
     return dict(rec.activations)
 
 
-def invert(model, image, layer: str, *, steps: int = 200, content_weight: float = 6e-2, tv: float = 2e-2,
-           l2: float = 0.0, alpha_norm: float = 0.0, alpha: float = 6.0, init="uniform", optimizer: str = "adam",
-           lr: float = 0.3, lr_end: float | None = 0.03, **kwargs) -> Optimized:
+def invert(model, image, layer: str, *, steps: int = 200, content_weight: float = 6e-2,
+           tv: float = 2e-2 / PUBLISHED_STD**2, l2: float = 0.0, alpha_norm: float = 0.0, alpha: float = 6.0,
+           init="uniform", optimizer: str = "adam", lr: float = 0.3 * PUBLISHED_STD,
+           lr_end: float | None = 0.03 * PUBLISHED_STD, **kwargs) -> Optimized:
     """Reconstruct an image from its code φ₀ = φ(x₀) at `layer` (Mahendran & Vedaldi 2015):
     maximize −w‖φ(x) − φ₀‖² − λ_TV·TV(x) − λ_α‖x‖_α^α.
 
-    Defaults are CS231n's feature inversion (squeezenet1_1, 192 px): content weight 6e-2, TV 2e-2,
-    uniform(0, 1) start in normalized space, 200 Adam steps, the rate lowered ×0.1 for the last
-    10 %, but from 0.3 instead of their 3.0: measured on squeezenet1_1 (random weights, features.3,
+    Defaults are CS231n's feature inversion (squeezenet1_1, 192 px), in pixel units: content weight
+    6e-2, TV 2e-2 ÷ 0.226², a uniform start (0.226 × uniform(0, 1) around mid-grey), 200 Adam
+    steps, the rate lowered ×0.1 for the last 10 %, but from 0.3 × 0.226 instead of their 3.0 ×
+    0.226: measured on squeezenet1_1 (random weights, features.3,
     .7, .12) and the trained `shapes` model (layers 1, 4, 9), 0.3 ends with a lower feature loss and
     a lower TV at every layer, while 3.0 leaves late-layer reconstructions as noise.
     tv=0 gives the unregularized reconstruction; alpha_norm > 0 adds the α-norm prior (α = 6)."""
@@ -746,7 +769,7 @@ def deepdream(model, image, layer: str, *, octaves: int = 4, octave_scale: float
     at the layer is the activation itself), coarse to fine over octaves, with jitter, clamped.
 
     Defaults are Google's notebook: 4 octaves of scale 1.4, 10 steps each of 1.5/mean|g| on the
-    0-255 scale (≈ 0.026 in normalized space), jitter ±32 px."""
+    0-255 scale, jitter ±32 px."""
     return optimize_image(model, layer_norm(layer), image, steps=steps, optimizer="sgd_mean", lr=lr, jitter=jitter,
                           octaves=octaves, octave_scale=octave_scale, **kwargs)
 
@@ -755,10 +778,12 @@ def deepdream(model, image, layer: str, *, octaves: int = 4, octave_scale: float
 # content = w·Σ(F − P)², style = w_l·Σ(G − A)²/4 (Gatys), TV = λ·Σ squared differences.
 STYLE_SETTINGS = {
     # CS231n (squeezenet1_1 `features`): content layer 3, style layers 1, 4, 6, 7, preset 3 (192/192 px):
-    # content 6e-2, style (300000, 1000, 15, 3), TV 2e-2. Their style loss has no ¼, so the weights here are ×4.
+    # content 6e-2, style (300000, 1000, 15, 3), TV 2e-2 (÷ 0.226² in pixels). Their style loss has no ¼, so the
+    # weights here are ×4.
     "squeezenet1_1": dict(content_layer="features.3", style_layers=("features.1", "features.4", "features.6",
                                                                      "features.7"),
-                          content_weight=6e-2, style_weights=(1.2e6, 4000.0, 60.0, 12.0), tv=2e-2, size=192),
+                          content_weight=6e-2, style_weights=(1.2e6, 4000.0, 60.0, 12.0), tv=2e-2 / PUBLISHED_STD**2,
+                          size=192),
     # Gatys et al. (vgg19): content conv4_2, style conv1_1 … conv5_1 [torchvision indices inferred]. Weights
     # converted from the PyTorch tutorial (content 1 on MSE at 512 px, style 1e6 on MSE of Grams) [I].
     # Not yet checked on real weights.
@@ -823,7 +848,8 @@ def _prepare(model: Model, img, size: int) -> torch.Tensor:
 
 def style_transfer(model, content, style_image, *, style_layers, style_weights, content_layer: str | None = None,
                    content_weight: float = 0.0, tv: float = 0.0, size: int = 192, style_size: int | None = None, steps: int = 200,
-                   optimizer: str = "adam", lr: float = 0.3, lr_end: float | None = 0.03, init=None,
+                   optimizer: str = "adam", lr: float = 0.3 * PUBLISHED_STD, lr_end: float | None = 0.03 * PUBLISHED_STD,
+                   init=None,
                    **kwargs) -> Optimized:
     """Gatys et al. (2016): an image with the content code of `content` at `content_layer` and the
     Gram matrices of `style_image` at `style_layers`. Maximizes
@@ -832,7 +858,8 @@ def style_transfer(model, content, style_image, *, style_layers, style_weights, 
     Layers and weights for any network: `**ll.optimize.style_settings(model)` (the published ones
     in `STYLE_SETTINGS` where they exist, a depth rule otherwise).
     Defaults are CS231n's loop (200 Adam steps, the rate ×0.1 for the last 10 %, starting from
-    the content image; from noise for a texture) but from 0.3 instead of their 3.0, as in `invert`:
+    the content image; from noise for a texture) but from 0.3 × 0.226 pixels instead of their
+    3.0 × 0.226, as in `invert`:
     on squeezenet1_1 at 192 px, 0.3 ended with a lower objective for content weights ×0.01, ×1 and
     ×100 (−182 vs −257, −1477 vs −2527, −7152 vs −82393) and without 3.0's pixel noise."""
     model = as_model(model)
@@ -870,11 +897,13 @@ def _classes(model, x: torch.Tensor, target) -> list[int]:
     return classes
 
 
-def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100, confidence: float | None = None,
+def fooling_image(model, image, target, *, lr: float = PUBLISHED_STD, max_steps: int = 100,
+                  confidence: float | None = None,
                   size: int | None = None, seed: int = 0, **kwargs) -> Optimized:
     """Change `image` (a picture, a batch, or "randn"/"zeros" noise) until the model's top-1 class
     is `target` (and, with `confidence`, its probability reaches that level), by steps of
-    lr·g/‖g‖₂ (CS231n: lr 1, usually < 100 steps) on the target's log-probability, clamped to
+    lr·g/‖g‖₂ (CS231n: lr 1 normalized unit = 0.226 pixels, usually < 100 steps) on the target's
+    log-probability, clamped to
     valid pixels. (CS231n ascends the raw score; on `shapes` that failed for 1 image in 20
     because the true class rose with the target.)
 
@@ -882,7 +911,7 @@ def fooling_image(model, image, target, *, lr: float = 1.0, max_steps: int = 100
     (the change in pixel units, see `pixel_change`)."""
     model = as_model(model)
     device = device_of(model)
-    start = _start(model, image, 1, size, torch.Generator().manual_seed(seed), device)
+    start = model.normalize(_start(model, image, 1, size, torch.Generator().manual_seed(seed), device))
     idx = torch.tensor(_classes(model, start, target), device=start.device)
 
     def reached(scores: torch.Tensor) -> torch.Tensor:

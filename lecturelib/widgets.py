@@ -101,17 +101,17 @@ def _run_panel(controls: list, run, out: W.Output) -> W.VBox:
     return W.VBox([*rows, button, out])
 
 
-def visualization_explorer(model, target: str = "0", steps: int = 100, l2: float = 1e-3, blur_every: int = 10,
+def visualization_explorer(model, target: str = "0", steps: int = 100, l2: float = 0.02, blur_every: int = 10,
                            jitter: int | None = None, **fixed):
     """Type a class (name or index) or a unit ("_blocks.10:37"), set the regularizers, click Run:
     the image that maximizes it, with the settings in the title. `l2`, `blur_every` and `jitter`
-    set the sliders' starting values (default: `maximize_activation`'s); other settings of
+    set the sliders' starting values (default: `maximize_activation`'s, L2 in pixel units); other settings of
     `maximize_activation` (lr, blur_sigma, ...) are passed through as given."""
     from .optimize import maximize_activation, objective
     model = as_model(model)
     what = W.Text(value=str(target), description="class / unit")
     n = W.IntSlider(steps, 10, 500, 10, description="steps")
-    l2_ = W.FloatLogSlider(max(l2, 1e-6), base=10, min=-6, max=-1, description="L2 λ")
+    l2_ = W.FloatLogSlider(max(l2, 1e-5), base=10, min=-5, max=0, description="L2 λ")
     blur = W.IntSlider(blur_every, 0, 50, 1, description="blur every")
     jitter = round(16 * model.input_size / 224) if jitter is None else jitter
     jit = W.IntSlider(jitter, 0, max(1, model.input_size // 4, jitter), description="jitter px")

@@ -1,7 +1,6 @@
 """Image optimization: exact values on tiny tensors, claims on the trained course models, the
 model left untouched, interrupts, and architecture coverage on random-weight torchvision models."""
 import ast
-import functools
 import inspect
 import warnings
 
@@ -201,7 +200,7 @@ def test_fourier_images_are_valid_and_raise_the_unit(shapes_model):
 
 def test_phase_keeps_its_magnitude_and_raises_the_unit(shapes_model):
     gen = torch.Generator().manual_seed(0)
-    ph = op.Phase(torch.zeros(1, 3, 32, 32), gen, normalize=lambda v: v)
+    ph = op.Phase(torch.zeros(1, 3, 32, 32), gen)
     before = ph.magnitude.clone()
     r = ll.optimize_image(shapes_model, "8:21", "randn", param="phase", steps=60, progress=False)
     low, high = shapes_model.valid_range()
@@ -262,25 +261,25 @@ def test_architectures(name, layer):
 
 
 def test_a_new_parameterization_is_a_callable(shapes_model):
-    """The loop's extension point: pixels = (tanh(p) + 1) / 2 is always a valid picture, so it needs
-    no clamp; param= takes fn(start, gen) → an object with params, image() and after_step(i)."""
+    """The loop's extension point: pixels = (tanh(p) + 1) / 2 are always a valid picture, so they
+    need no clamp; param= takes fn(start, gen) → an object with params, image() (pixels) and
+    after_step(i)."""
     class Tanh:
-        def __init__(self, start, gen, model):
-            self.model, self.p = model, torch.zeros_like(start).requires_grad_(True)
+        def __init__(self, start, gen):
+            self.p = torch.zeros_like(start).requires_grad_(True)
             self.params = [self.p]
 
         def image(self):
-            return self.model.normalize((torch.tanh(self.p) + 1) / 2)
+            return (torch.tanh(self.p) + 1) / 2
 
         def after_step(self, i):
             pass
-    tanh = functools.partial(Tanh, model=shapes_model)
-    r = ll.optimize_image(shapes_model, "8:21", "zeros", param=tanh, steps=30, progress=False)
+    r = ll.optimize_image(shapes_model, "8:21", "zeros", param=Tanh, steps=30, progress=False)
     assert r.history[-1] > r.history[0] + 0.1
     low, high = shapes_model.valid_range(r.image)
     assert ((r.image >= low - 1e-5) & (r.image <= high + 1e-5)).all()
     with pytest.raises(ValueError, match="max_change"):
-        ll.optimize_image(shapes_model, "8:21", "zeros", param=tanh, max_change=0.1, steps=1)
+        ll.optimize_image(shapes_model, "8:21", "zeros", param=Tanh, max_change=0.1, steps=1)
     with pytest.raises(ValueError, match="param must be one of"):
         ll.optimize_image(shapes_model, "8:21", param="wavelets", steps=1)
 
@@ -342,7 +341,7 @@ def test_robustness_transforms_are_seeded_and_help_feature_visualization(shapes_
 
 
 def test_penalties_are_objectives_on_the_input(shapes_model):
-    x = torch.tensor([[[[1., -2.], [0., 3.]]]])  # one image, one channel, 2×2
+    x = op.GREY + torch.tensor([[[[1., -2.], [0., 3.]]]])  # one image, one channel, 2×2, around mid-grey
     acts = {op.INPUT: x, "": torch.tensor([[5., 7.]])}
     assert op.l2()(acts).item() == 1 + 4 + 0 + 9
     assert op.tv()(acts).item() == (0 - 1) ** 2 + (3 + 2) ** 2 + (-2 - 1) ** 2 + (3 - 0) ** 2
@@ -352,7 +351,7 @@ def test_penalties_are_objectives_on_the_input(shapes_model):
     # a class name is looked up when the objective meets a model
     with pytest.raises(ValueError, match="names a class"):
         op.class_score("cross")(acts)
-    assert op.objective(shapes_model, op.log_prob(["cross", 0]) - op.l2()).name == "log p[[3, 0]] + -1·‖x‖²"
+    assert op.objective(shapes_model, op.log_prob(["cross", 0]) - op.l2()).name == "log p[[3, 0]] + -1·‖x − ½‖²"
     # the algebra gives the same pictures as the penalty settings; `history` then includes the penalty
     kw = dict(steps=8, progress=False, seed=3)
     settings = ll.visualize_class(shapes_model, "cross", l2=1e-3, **kw)
@@ -368,3 +367,45 @@ def test_the_optimizer_is_a_name_or_a_callable(shapes_model):
     by_hand = ll.optimize_image(shapes_model, "9:21", optimizer=lambda ps: torch.optim.Adam(ps, lr=0.05), **kw)
     assert torch.equal(by_name.image, by_hand.image)
     assert isinstance(op.make_optimizer("sgd_l2", [torch.zeros(1, 3, 4, 4)], lr=1.0), op.Rescaled)
+
+
+# ------------------------------------------------------------------------------------ pixel units
+class _Renormalized(nn.Module):
+    """The same network behind another normalization: it undoes `mean`, `std` and applies the
+    original network's own, so both see the same pixels the same way."""
+
+    def __init__(self, model, mean, std):
+        super().__init__()
+        self.model, self.mean, self.std = model, torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
+        self.net = model.net
+
+    def forward(self, x):
+        return self.net(self.model.normalize(x * self.std + self.mean))
+
+
+def test_one_setting_gives_the_same_picture_on_two_normalizations(shapes_model):
+    """Settings are in pixel units: the same network behind a very different normalization (std
+    0.1-0.5 instead of 0.25) gives the same pictures for the same settings. Before (settings in
+    normalized units) a step of 25 moved its pixels 2× as far, and the L2 and TV weights changed
+    by the square of the std ratio."""
+    mean, std = (0.3, 0.4, 0.6), (0.5, 0.1, 0.2)
+    other = ll.Model(_Renormalized(shapes_model, mean, std), "shapes, renormalized", True, shapes_model.categories,
+                     mean, std, input_size=32)
+    x0 = shapes_model.normalize(shapes_data(1, seed=3)[0])
+    photo = other.normalize(shapes_model.unnormalize(x0))                    # the same pixels for `other`
+    aim = (shapes_model.predict(x0)[0].index + 1) % 4                        # a class the photo is not
+    runs = {
+        "class, CS231n settings + TV": lambda m, start: ll.visualize_class(m, "cross", steps=20, tv=0.1, progress=False),
+        "inversion (Adam, TV)": lambda m, start: ll.invert(m, start, "net.4" if m is other else "4", steps=20,
+                                                         progress=False),
+        "fooling within 8/255": lambda m, start: ll.fooling_image(m, start, aim, max_change=8 / 255, max_steps=5,
+                                                                  progress=False),
+        # one octave: at the 23 px octave, rounding (1e-7) flips ties in max-pooling and the routes change
+        "DeepDream": lambda m, start: ll.deepdream(m, start, "net.7" if m is other else "7", octaves=1, steps=5,
+                                                   jitter=2, progress=False),
+    }
+    for name, run in runs.items():
+        a, b = run(shapes_model, x0), run(other, photo)
+        pa, pb = shapes_model.unnormalize(a.image), other.unnormalize(b.image)
+        assert (pa - pb).abs().max() < 1e-3, name
+        assert (pa - shapes_model.unnormalize(x0)).abs().max() > 1e-2, name      # and the picture did change
