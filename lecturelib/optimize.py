@@ -6,7 +6,7 @@ Lectures 06-10 are all one loop, `render`, fed four callables (the shape of luce
                 index or name ("ostrich": its score before softmax), "features.12:37" (channel 37,
                 averaged over space), "features.12:37:6:6" (one neuron), "features.10" (the
                 layer's ½‖a‖², DeepDream). Penalties are objectives on the image itself: l2(),
-                tv(), alpha_norm(α). All of them compose: `class_score("tabby") - 1e-4 * l2()`,
+                tv(), alpha_norm(α). All of them compose: `class_score("tabby") - 0.02 * l2()`,
                 `match(...) + 1e3 * style(...)`.
     param       what the optimizer changes and how it becomes an image: `Pixels` (the image
                 itself; the blur every k steps and the clamping to valid pixels happen to it
@@ -652,7 +652,7 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
                 or fn(params) → torch optimizer; lr=None takes the published default of the step
                 rule (`_DEFAULT_LR`); `lr_end` replaces `lr` for the last 10 % of steps
     l2, tv, alpha_norm, alpha   penalty weights: `l2()`, `tv()`, `alpha_norm(alpha)` (or put them
-                in the objective: `class_score(3) - 1e-3 * l2()`; then `history` includes them)
+                in the objective: `class_score(3) - 0.02 * l2()`; then `history` includes them)
     blur_every, blur_sigma      Gaussian blur of the image every k steps (pixels only)
     jitter      largest random circular shift in pixels, drawn anew each step (`roll`)
     transforms  more fn(x, gen) → x applied, after the jitter, before each forward
