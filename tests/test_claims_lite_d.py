@@ -44,13 +44,13 @@ def test_06_final_setting_is_recognized_by_an_independent_network(lite0, judge, 
     """Notebook 06's final setting (Fourier spectrum, robust transforms, Adam 0.05 × 128 steps) on
     the ten classes fixed before tuning: Lite2 ranks at least 8 in its top 5. Without a prior the
     same test fails: the pictures fool only their maker. An untrained Lite0 under the final setting
-    makes pictures of nothing."""
+    makes pictures of nothing (0 of 5 measured; three are checked, for time)."""
     settings = recognition_settings()
     final = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings["Fourier + robust transforms, Adam 128"])
     assert sum(r <= 5 for r in final) >= 8, final
     bare = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings["no prior"])
     assert sum(r <= 5 for r in bare) <= 2, bare
-    control = _ranks(untrained, judge, RECOGNITION_CLASSES[:5], **settings["Fourier + robust transforms, Adam 128"])
+    control = _ranks(untrained, judge, RECOGNITION_CLASSES[:3], **settings["Fourier + robust transforms, Adam 128"])
     assert sum(r <= 5 for r in control) == 0, control
 
 
