@@ -612,8 +612,8 @@ def _check(optimizer, param, init, steps: int, octaves: int, jitter: int, blur_e
 
 def _parameterization(param, base, clamp: bool, max_change, blur_every: int, blur_sigma: float) -> Callable:
     """`param` as fn(start, gen) → parameterization, with the settings that it uses."""
-    if not isinstance(param, str) or param != "pixels":
-        return PARAMETERIZATIONS.get(param, param)
+    if param != "pixels":
+        return PARAMETERIZATIONS[param] if isinstance(param, str) else param
     low = high = None
     if clamp or max_change is not None:
         low, high = base.new_zeros(1, 1, 1, 1), base.new_ones(1, 1, 1, 1)
