@@ -238,8 +238,7 @@ def recognition_rows(classes=RECOGNITION_CLASSES) -> list[tuple]:
             t = time.perf_counter()
             x = ll.visualize_class(model, c, progress=False, **kw).image
             seconds.append(time.perf_counter() - t)
-            with torch.no_grad():
-                p = torch.softmax(judge(judge.normalize(model.unnormalize(x))), 1)[0]
+            p = ll.evaluation.judge_probabilities(judge, model, x)[0]
             hits += int((p > p[c]).sum()) < 5
         rows.append((f"class visualization, {name}: Lite2 top-5 / s per picture",
                      f"{hits}/{len(classes)} / {statistics.median(seconds):.0f} s", "≥ 8/10, ≤ 60 s"))

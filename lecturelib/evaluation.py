@@ -1,10 +1,11 @@
 """What to do with a finished attribution map: segment with it, score it against the truth, and check
-that it depends on the model at all.
+that it depends on the model at all; and how to ask a second network what a picture shows.
 
     grabcut(image, saliency_map)             an object mask from a saliency map (Simonyan et al.)
     mass_in_mask(maps, masks)                the share of each map's mass on the object
     pointing_game(model, {name: method})     every method against the `shapes` model's known masks
     randomized(model, layers)                a copy with its top layers re-drawn (Adebayo et al.)
+    judge_probabilities(judge, model, x)     a second network's class probabilities for model's input x
 
 The attribution methods themselves are in lecturelib.attribution (which also offers these names).
 """
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 
 from .models import Model, as_model
 
-__all__ = ["grabcut", "mass_in_mask", "pointing_game", "randomized", "weight_layers"]
+__all__ = ["grabcut", "mass_in_mask", "pointing_game", "randomized", "weight_layers", "judge_probabilities"]
 
 
 # ------------------------------------------------------------------------------------ segmentation
@@ -110,3 +111,13 @@ def randomized(model, layers: int, seed: int = 0) -> Model:
     twin.net.requires_grad_(False)
     twin.name = f"{model.name} (top {layers} layers randomized)"
     return twin
+
+
+# ------------------------------------------------------------------------------------ a second opinion
+@torch.no_grad()
+def judge_probabilities(judge, model, x: torch.Tensor) -> torch.Tensor:
+    """N×K softmax probabilities of `judge` for `x`, a batch in `model`'s normalized input space: the
+    judge sees the same pixels, through its own normalization, at the image's own size. A picture
+    made on one network is judged by another (the maker's own p proves nothing)."""
+    judge, model = as_model(judge), as_model(model)
+    return torch.softmax(judge.net(judge.normalize(model.unnormalize(x))), 1)

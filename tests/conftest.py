@@ -51,3 +51,23 @@ def shapes_model():
 def digits_model():
     import lecturelib as ll
     return ll.load_model("digits", device="cpu")
+
+
+# The course's ImageNet networks, loaded once: Lite0 (real weights), the same architecture with
+# seeded random weights (the control every claim must fail on), and Lite2, the second opinion.
+@pytest.fixture(scope="session")
+def lite0():
+    import lecturelib as ll
+    return ll.load_model("efficientnet_lite0", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def control():
+    import lecturelib as ll
+    return ll.load_model("efficientnet_lite0", device="cpu", pretrained=False)
+
+
+@pytest.fixture(scope="session")
+def judge():
+    import lecturelib as ll
+    return ll.load_model("efficientnet_lite2", device="cpu")

@@ -11,16 +11,6 @@ import lecturelib as ll
 from lecturelib.patches import empirical_receptive_field
 
 
-@pytest.fixture(scope="module")
-def lite0():
-    return ll.load_model("efficientnet_lite0", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def control():
-    return ll.load_model("efficientnet_lite0", device="cpu", pretrained=False)
-
-
 def test_lite0_is_the_default_and_its_weights_are_installed(lite0, control):
     assert ll.DEFAULT_MODEL == "efficientnet_lite0" and lite0.pretrained and not control.pretrained
 

@@ -16,6 +16,8 @@ from lecturelib import attribution as at
 CAM_LAYER = "_act1"  # Lite0's head, 7×7×1280
 
 
+# These two, unlike the session fixtures of conftest (CPU), take the default device, so that
+# `make test-gpu` runs the attribution claims on CUDA.
 @pytest.fixture(scope="module")
 def lite0():
     return ll.load_model("efficientnet_lite0")

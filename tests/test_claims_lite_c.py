@@ -9,31 +9,10 @@ import torch
 import lecturelib as ll
 from lecturelib import optimize as op
 
-LITE0, LITE2 = "efficientnet_lite0", "efficientnet_lite2"
+LITE0 = "efficientnet_lite0"
 ATTACKS = {"chelsea": "ostrich", "coffee": "goldfish", "camera": "tarantula", "grace_hopper": "hourglass",
            "motorcycle": "school bus"}
 DOGS, CATS = list(range(151, 269)), [281, 282, 285]
-
-
-@pytest.fixture(scope="module")
-def lite0():
-    return ll.load_model(LITE0, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def untrained():
-    return ll.load_model(LITE0, device="cpu", pretrained=False)
-
-
-@pytest.fixture(scope="module")
-def judge():
-    return ll.load_model(LITE2, device="cpu")
-
-
-def _judged(judge, model, x):
-    """The judge's probabilities for the same pixels (its own normalization, the image's own size)."""
-    with torch.no_grad():
-        return torch.softmax(judge(judge.normalize(model.unnormalize(x))), 1)
 
 
 # ------------------------------------------------------------------------------------ lecture 10
@@ -49,7 +28,7 @@ def _attack(model, judge):
     assert float(r.info["linf"].max()) <= 8 / 255 + 1e-4
     with torch.no_grad():
         before, after = model(x).argmax(1).tolist(), model(r.image).argmax(1).tolist()
-    top5 = _judged(judge, model, r.image).topk(5, dim=1).indices.tolist()
+    top5 = ll.evaluation.judge_probabilities(judge, model, r.image).topk(5, dim=1).indices.tolist()
     return dict(right=sum(b in t for b, t in zip(before, truth)),
                 reached=sum(a == t for a, t in zip(after, aims)),
                 judge_true=sum(bool(set(k) & set(t)) for k, t in zip(top5, truth)),
@@ -62,18 +41,18 @@ def _fools_only_its_maker(m: dict) -> bool:
     return m["right"] == 5 and m["reached"] >= 4 and m["judge_true"] >= 4 and m["transferred"] <= 1
 
 
-def test_10_targeted_attack_at_8_of_255_fools_its_maker_not_the_judge(lite0, judge, untrained):
+def test_10_targeted_attack_at_8_of_255_fools_its_maker_not_the_judge(lite0, judge, control):
     trained = _attack(lite0, judge)
-    # measured: right 5, reached 5 (in 7 steps), judge keeps the true class 5/5, transfer 0/5
+    # measured: right 5, reached 5 (in at most 10 steps), judge keeps the true class 5/5, transfer 0/5
     assert _fools_only_its_maker(trained), trained
     # The control. The judge half of the lesson alone would pass on an untrained maker too (its
     # small change leaves the judge's answer alone whatever the maker), so that is not the part
     # that fails: the untrained copy recognizes none of the photos (it calls all five "beagle")
     # and, its outputs being nearly the same for every image, reaches no target in 20 steps (0/5
     # measured; also 0/5 in 50). The lesson needs a network that sees and is still fooled.
-    control = _attack(untrained, judge)
-    assert control["right"] <= 1 and control["reached"] <= 1, control
-    assert not _fools_only_its_maker(control)
+    on_control = _attack(control, judge)
+    assert on_control["right"] <= 1 and on_control["reached"] <= 1, on_control
+    assert not _fools_only_its_maker(on_control)
 
 
 # ------------------------------------------------------------------------------------ lecture 08
@@ -85,21 +64,21 @@ def _dream(model, judge, layer="_blocks.10", size=320):
         with torch.no_grad(), ll.capture(model, layer) as rec:
             model(x)
         return float(rec[layer].pow(2).sum())
-    p0, p1 = _judged(judge, model, x0)[0], _judged(judge, model, d)[0]
+    p0, p1 = ll.evaluation.judge_probabilities(judge, model, x0)[0], ll.evaluation.judge_probabilities(judge, model, d)[0]
     return dict(growth=sq(d) / sq(x0), dogs_before=float(p0[DOGS].sum()), dogs_after=float(p1[DOGS].sum()),
                 cats_after=float(p1[CATS].sum()))
 
 
-def test_08_dream_at_a_high_layer_grows_it_and_the_judge_sees_dogs(lite0, judge, untrained):
+def test_08_dream_at_a_high_layer_grows_it_and_the_judge_sees_dogs(lite0, judge, control):
     trained = _dream(lite0, judge)
-    # measured: ‖a‖² ×2.8, the judge's p(some dog breed) 0.03 → 0.24, p(cat) 0.65 → 0.01
+    # measured: ‖a‖² ×2.6, the judge's p(some dog breed) 0.03 → 0.19 (pixel-unit steps; 0.24 before)
     assert trained["growth"] > 1.5
     assert trained["dogs_after"] >= 3 * trained["dogs_before"]
-    control = _dream(untrained, judge)
-    # The untrained layer grows too (×4.9 measured: the ascent works on any weights), but the judge
-    # still sees a cat (p(dog) 0.04, p(cat) 0.41): the dogs come from what the layer learned.
-    assert control["growth"] > 1.5
-    assert control["dogs_after"] < 3 * control["dogs_before"] and control["dogs_after"] < 0.5 * trained["dogs_after"]
+    on_control = _dream(control, judge)
+    # The untrained layer grows too (×2.1 measured: the ascent works on any weights), but the judge
+    # still sees a cat (p(dog) 0.05, top class tabby): the dogs come from what the layer learned.
+    assert on_control["growth"] > 1.5
+    assert on_control["dogs_after"] < 3 * on_control["dogs_before"] and on_control["dogs_after"] < 0.5 * trained["dogs_after"]
 
 
 # ------------------------------------------------------------------------------------ lecture 09
