@@ -50,7 +50,7 @@ __all__ = ["optimize_image", "render", "Optimized", "Objective", "objective", "c
            "neuron", "layer_norm", "match", "gram", "style", "l2", "tv", "alpha_norm", "ZERO", "OUTPUT", "INPUT",
            "roll", "random_scale", "random_rotate", "robust_transforms", "apply_transforms", "make_optimizer",
            "Rescaled", "set_lr", "seeing_pixels", "PUBLISHED_STD", "GREY", "Run", "visualize_class", "maximize_activation", "invert", "deepdream", "style_transfer",
-           "fooling_image", "fgsm", "pixel_change", "STYLE_SETTINGS", "style_settings", "Pixels", "Fourier", "Phase",
+           "fooling_image", "fgsm", "pixel_change", "STYLE_SETTINGS", "style_settings", "smooth", "Pixels", "Fourier", "Phase",
            "PARAMETERIZATIONS"]
 
 OUTPUT = ""          # the key of the network's output (class scores) among what an objective sees
@@ -181,10 +181,25 @@ def layer_norm(layer: str) -> Objective:
     return Objective(lambda acts: 0.5 * acts[layer].pow(2).flatten(1).sum(1), (layer,), f"½‖{layer}‖²")
 
 
-def match(layer: str, target: torch.Tensor) -> Objective:
-    """−‖φ(x) − φ₀‖² (summed squared error) for the layer's target code φ₀ (1×… or N×…)."""
+def smooth(features: torch.Tensor, temperature: float | None) -> torch.Tensor:
+    """Wang, Li & Vasconcelos (2021): a softmax over all of one image's activations at a layer
+    (every channel and position), of features / temperature, times their number K so that the
+    result averages 1 whatever the layer's size (the paper's softmax sums to 1; the factor only
+    rescales the losses). `None` leaves the features as they are.
+    The temperature sets what the softmax does: for activations much smaller than it, softmax is
+    nearly linear (1 + (F − mean)/T), a smoothing; for activations much larger, nearly an arg-max."""
+    if temperature is None:
+        return features
+    flat = features.flatten(1)
+    return (flat.shape[1] * torch.softmax(flat / temperature, 1)).reshape(features.shape)
+
+
+def match(layer: str, target: torch.Tensor, temperature: float | None = None) -> Objective:
+    """−‖φ(x) − φ₀‖² (summed squared error) for the layer's target code φ₀ (1×… or N×…);
+    with a temperature, φ is the smoothed code (`smooth`), and so must φ₀ be."""
     target = target.detach()
-    return Objective(lambda acts: -(acts[layer] - target).pow(2).flatten(1).sum(1), (layer,), f"match {layer}")
+    return Objective(lambda acts: -(smooth(acts[layer], temperature) - target).pow(2).flatten(1).sum(1), (layer,),
+                     f"match {layer}")
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -194,12 +209,13 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return f @ f.transpose(1, 2) / (c * h * w)
 
 
-def style(layer: str, target_gram: torch.Tensor) -> Objective:
+def style(layer: str, target_gram: torch.Tensor, temperature: float | None = None) -> Objective:
     """−E_l, Gatys et al.'s style loss at one layer: E_l = Σ(G − A)² / (4 N² M²) with the raw
-    Gram matrices of N filters over M positions; with `gram`'s 1/(N·M) scaling that is Σ(G − A)²/4."""
+    Gram matrices of N filters over M positions; with `gram`'s 1/(N·M) scaling that is Σ(G − A)²/4.
+    With a temperature, G is the Gram matrix of the smoothed features (`smooth`), and so must A be."""
     target_gram = target_gram.detach()
-    return Objective(lambda acts: -(gram(_layer(acts, layer)) - target_gram).pow(2).flatten(1).sum(1) / 4,
-                     (layer,), f"style {layer}")
+    return Objective(lambda acts: -(gram(smooth(_layer(acts, layer), temperature)) - target_gram
+                                    ).pow(2).flatten(1).sum(1) / 4, (layer,), f"style {layer}")
 
 
 # Penalties: objectives on the image (INPUT, pixels), to be subtracted: `score - 0.02 * l2()`.
@@ -807,7 +823,8 @@ def _chain(net: torch.nn.Module, prefix: str = "") -> list[str]:
     return names
 
 
-def style_settings(model, size: int = 192, n_style: int = 5, probe_seed: int = 0) -> dict:
+def style_settings(model, size: int = 192, n_style: int = 5, probe_seed: int = 0, smoothing: float | None = None,
+                   relative: bool = True) -> dict:
     """Layers and weights for `style_transfer` on any network: the published ones for the networks
     in `STYLE_SETTINGS`, otherwise a rule that needs no name.
 
@@ -820,9 +837,17 @@ def style_settings(model, size: int = 192, n_style: int = 5, probe_seed: int = 0
     the network's activation sizes. Style 1 and content 10 per term: on efficientnet_lite0
     (chelsea in the style of a stained-tissue texture, 192 px, 200 steps) content 0.1 was all
     texture, 10 a textured cat that efficientnet_lite2 calls "tabby" (p ≈ 0.7), 1000 the photo
-    with coloured fringes. For the networks in `STYLE_SETTINGS` only `size` is replaced."""
+    with coloured fringes. For the networks in `STYLE_SETTINGS` only `size` is replaced.
+
+    `smoothing` adds `temperatures` for `style_transfer` (Wang et al.'s softmax, see `smooth`) on
+    the content layer and the style layers after the first (smoothing the first, which sees
+    colours, lost them on efficientnet_lite0; the authors, too, found smoothing the deeper layers
+    best), and computes the weights on the smoothed probe codes. The temperature of a layer is
+    `smoothing` × the std of its activations on the probe (`relative=True`), or `smoothing` itself
+    (`relative=False`: the paper's softmax is temperature 1). Smoothing always uses the depth rule:
+    the published weights are for plain features."""
     model = as_model(model)
-    if model.name in STYLE_SETTINGS:
+    if model.name in STYLE_SETTINGS and smoothing is None:
         return dict(STYLE_SETTINGS[model.name], size=size)
     blocks = [b for b in _chain(model.net) if next(model.layer(b).parameters(), None) is not None]
     gen = torch.Generator().manual_seed(probe_seed)
@@ -835,10 +860,14 @@ def style_settings(model, size: int = 192, n_style: int = 5, probe_seed: int = 0
     picks = sorted({round(i * reach / max(1, n_style - 1)) for i in range(n_style)})
     style_layers = tuple(maps[i] for i in picks)
     content_layer = maps[round(0.45 * (len(maps) - 1))]
+    temps = {} if smoothing is None else {
+        k: smoothing * (float(codes[k].std()) if relative else 1.0) for k in (*style_layers[1:], content_layer)}
+    codes = {k: smooth(a, temps.get(k)) for k, a in codes.items()}
     style_weights = tuple(1.0 / max(float(gram(codes[name]).pow(2).sum() / 4), 1e-12) for name in style_layers)
     content_weight = 10.0 / max(float(codes[content_layer].pow(2).sum()), 1e-12)
+    smoothed = {} if smoothing is None else dict(temperatures=temps)
     return dict(content_layer=content_layer, style_layers=style_layers, content_weight=content_weight,
-                style_weights=style_weights, tv=0.0, size=size)
+                style_weights=style_weights, tv=0.0, size=size, **smoothed)
 
 
 def _prepare(model: Model, img, size: int) -> torch.Tensor:
@@ -849,7 +878,7 @@ def _prepare(model: Model, img, size: int) -> torch.Tensor:
 def style_transfer(model, content, style_image, *, style_layers, style_weights, content_layer: str | None = None,
                    content_weight: float = 0.0, tv: float = 0.0, size: int = 192, style_size: int | None = None, steps: int = 200,
                    optimizer: str = "adam", lr: float = 0.3 * PUBLISHED_STD, lr_end: float | None = 0.03 * PUBLISHED_STD,
-                   init=None,
+                   init=None, temperatures: dict | None = None,
                    **kwargs) -> Optimized:
     """Gatys et al. (2016): an image with the content code of `content` at `content_layer` and the
     Gram matrices of `style_image` at `style_layers`. Maximizes
@@ -857,6 +886,8 @@ def style_transfer(model, content, style_image, *, style_layers, style_weights, 
 
     Layers and weights for any network: `**ll.optimize.style_settings(model)` (the published ones
     in `STYLE_SETTINGS` where they exist, a depth rule otherwise).
+    `temperatures` ({layer: T}) compares those layers' features after `smooth` (Wang et al. 2021):
+    the Gram matrices and the content code are then those of softmax(F / T).
     Defaults are CS231n's loop (200 Adam steps, the rate ×0.1 for the last 10 %, starting from
     the content image; from noise for a texture) but from 0.3 × 0.226 pixels instead of their
     3.0 × 0.226, as in `invert`:
@@ -866,14 +897,16 @@ def style_transfer(model, content, style_image, *, style_layers, style_weights, 
     style_layers = list(style_layers)
     if len(style_weights) != len(style_layers):
         raise ValueError(f"{len(style_layers)} style layers but {len(style_weights)} style weights")
+    temps = dict(temperatures or {})
     xs = _prepare(model, style_image, style_size or size)
-    grams = {k: gram(a) for k, a in _codes(model, xs, style_layers).items()}
-    total = sum(w * style(layer, grams[layer]) for layer, w in zip(style_layers, style_weights))
+    grams = {k: gram(smooth(a, temps.get(k))) for k, a in _codes(model, xs, style_layers).items()}
+    total = sum(w * style(layer, grams[layer], temps.get(layer)) for layer, w in zip(style_layers, style_weights))
     if content is not None:
         if content_layer is None:
             raise ValueError("with a content image, give content_layer= (e.g. STYLE_SETTINGS[name]['content_layer'])")
         xc = _prepare(model, content, size)
-        total = total + content_weight * match(content_layer, _codes(model, xc, [content_layer])[content_layer])
+        code = smooth(_codes(model, xc, [content_layer])[content_layer], temps.get(content_layer))
+        total = total + content_weight * match(content_layer, code, temps.get(content_layer))
         init = xc if init is None else init
     init = "uniform" if init is None else init
     return optimize_image(model, total, init, size=size, steps=steps, optimizer=optimizer, lr=lr, lr_end=lr_end,

@@ -97,5 +97,22 @@ def test_09_style_settings_exist_for_any_network(name):
         assert r.history[-1] > r.history[0]  # the (negative) style loss falls
 
 
+
+def test_09_smoothing_settings_scale_to_each_layer(squeezenet):
+    """`smoothing` adds a temperature for the content layer and every style layer but the first
+    (k × the layer's std on the probe, or k itself with relative=False), and weights each term on
+    the smoothed probe codes; a network with published settings then uses the depth rule too."""
+    model = ll.load_model("shapes", device="cpu")
+    plain, s = op.style_settings(model, 32), op.style_settings(model, 32, smoothing=3.0)
+    assert "temperatures" not in plain and s["style_layers"] == plain["style_layers"]
+    assert set(s["temperatures"]) == {*s["style_layers"][1:], s["content_layer"]}
+    probe = op._blur(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), 2.0)
+    codes = op._codes(model, model.normalize(probe), s["temperatures"])
+    assert all(abs(t - 3 * float(codes[k].std())) < 1e-6 * t for k, t in s["temperatures"].items())
+    k = s["style_layers"][1]
+    assert s["style_weights"][1] == pytest.approx(1 / float(op.gram(op.smooth(codes[k], s["temperatures"][k])).pow(2).sum() / 4))
+    assert set(op.style_settings(model, 32, smoothing=1.0, relative=False)["temperatures"].values()) == {1.0}
+    assert "temperatures" in op.style_settings(squeezenet, smoothing=1.0, relative=False)
+
 def test_09_published_settings_are_kept(squeezenet):
     assert op.style_settings(squeezenet) == op.STYLE_SETTINGS["squeezenet1_1"]  # its published size is 192

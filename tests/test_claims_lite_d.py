@@ -52,24 +52,25 @@ def test_07_inversion_from_the_middle_block_is_still_a_cat_to_the_judge(lite0, j
     assert _p_cat_from_middle_block(control, judge) < 0.5
 
 
-def _style_transfer_claim(model, judge) -> tuple[float, list[int]]:
-    """Notebook 09 section 3 (offline style): the drop of the style loss from the content photo to
-    the result, and the judge's top 5 for the result."""
+def _style_transfer_claim(model, judge, **smoothing) -> tuple[float, torch.Tensor]:
+    """Notebook 09 sections 3 and 6 (offline style): the drop of the style loss the run optimizes
+    (of the smoothed features, with `smoothing`) from the content photo to the result, and the
+    judge's probabilities for the result."""
     style_img = ll.load_image("immunohistochemistry")
-    settings = ll.optimize.style_settings(model, 192)
+    settings = ll.optimize.style_settings(model, 192, **smoothing)
     result = ll.style_transfer(model, "chelsea", style_img, steps=200, progress=False, **settings)
-    layers = list(settings["style_layers"])
+    layers, temps = list(settings["style_layers"]), settings.get("temperatures", {})
     with torch.no_grad(), ll.capture(model, layers) as rec:
         model(model.preprocess(style_img, 192))
-    style_loss = -sum(w * ll.optimize.style(k, ll.optimize.gram(rec[k])) for k, w in zip(layers, settings["style_weights"]))
+    style_loss = -sum(w * ll.optimize.style(k, ll.optimize.gram(ll.optimize.smooth(rec[k], temps.get(k))), temps.get(k))
+                      for k, w in zip(layers, settings["style_weights"]))
 
     def loss(x):   # the style part of the objective, against the style image's Gram matrices
         with torch.no_grad(), ll.capture(model, layers) as rec:
             model(x)
         return float(style_loss(dict(rec.activations)))
     drop = 1 - loss(result.image) / loss(model.preprocess("chelsea", 192))
-    top5 = ll.evaluation.judge_probabilities(judge, model, result.image)[0].topk(5).indices.tolist()
-    return drop, top5
+    return drop, ll.evaluation.judge_probabilities(judge, model, result.image)[0]
 
 
 def test_09_style_loss_falls_and_the_judge_still_sees_the_content_trained_or_not(lite0, judge, control):
@@ -77,5 +78,19 @@ def test_09_style_loss_falls_and_the_judge_still_sees_the_content_trained_or_not
     three cats in the top 5). The optimizer matches Gram matrices of any features, and the result
     starts from the photo and keeps its code. Notebook 09 says so."""
     for net in (lite0, control):
-        drop, top5 = _style_transfer_claim(net, judge)
+        drop, p = _style_transfer_claim(net, judge)
+        top5 = p.topk(5).indices.tolist()
         assert drop >= 0.9 and set(top5) & set(CATS), (net.pretrained, drop, top5)  # trained: 99.6 %, three domestic cats
+
+
+def test_09_softmax_smoothing_at_the_papers_temperature_breaks_on_trained_lite0_only(lite0, judge, control):
+    """Wang et al.'s softmax at their temperature 1 is nearly an arg-max on Lite0's wide activations
+    (std 6-8): the run fails, the judge sees no cat (measured p(cat) 0.00, an envelope). On the
+    untrained copy's tiny activations the same softmax is nearly linear and the cat stays (0.93):
+    the failure is a property of the trained network's activations. Scaled to each layer (T = 3σ)
+    the smoothed run meets the style-loss claim on Lite0 (100 %, tabby, p(cat) 0.92)."""
+    paper = dict(smoothing=1.0, relative=False)
+    assert float(_style_transfer_claim(lite0, judge, **paper)[1][CATS].sum()) < 0.1
+    assert float(_style_transfer_claim(control, judge, **paper)[1][CATS].sum()) >= 0.5
+    drop, p = _style_transfer_claim(lite0, judge, smoothing=3.0)
+    assert drop >= 0.9 and set(p.topk(5).indices.tolist()) & set(CATS), drop

@@ -38,6 +38,22 @@ def test_gram_and_style_loss_by_hand():
     assert torch.allclose(m, torch.tensor([0 + 1 + 1 + 4.]))
 
 
+
+def test_smooth_is_a_softmax_over_all_units_that_averages_one():
+    f = torch.tensor([[[[0., 1.]], [[2., 3.]]]])   # one image, K = 4 units
+    e = torch.exp(torch.tensor([0., 1., 2., 3.]))
+    assert torch.allclose(op.smooth(f, 1.0).flatten(), 4 * e / e.sum())  # over channels and positions together
+    assert op.smooth(f, None) is f
+    assert torch.allclose(op.smooth(torch.cat([f, 2 * f]), 1.0)[0], op.smooth(f, 1.0)[0])  # each image alone
+    # far above the activations: nearly linear, 1 + (F − mean)/T; far below: an arg-max
+    assert torch.allclose(op.smooth(f, 1e3).flatten(), 1 + (torch.tensor([0., 1., 2., 3.]) - 1.5) / 1e3, atol=1e-5)
+    assert torch.allclose(op.smooth(f, 1e-2).flatten(), torch.tensor([0., 0., 0., 4.]))
+    # the style and content objectives compare the smoothed features when given a temperature
+    target = torch.zeros(1, 2, 2)
+    assert torch.allclose(op.style("x", target, 2.0)({"x": f}), op.style("x", target)({"x": op.smooth(f, 2.0)}))
+    assert torch.allclose(op.match("x", target.view(1, 2, 1, 2), 2.0)({"x": f}),
+                          op.match("x", target.view(1, 2, 1, 2))({"x": op.smooth(f, 2.0)}))
+
 def test_objectives_compose_and_parse(shapes_model):
     acts = {"": torch.tensor([[1., 2., 3., 4.]]), "8": torch.arange(2 * 2 * 2.).view(1, 2, 2, 2)}
     both = op.class_score(3) + 2 * op.channel("8", 1) - op.neuron("8", 0, 1, 1)
