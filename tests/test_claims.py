@@ -175,8 +175,9 @@ def _claim_06_twin_recognizes_visualizations(net):
     for name, kw in {"none": dict(l2=0, blur_every=0, jitter=0), "yosinski": dict(blur_every=4, blur_sigma=1.0)}.items():
         recognized[name] = sum(
             twin.predict(ll.visualize_class(net, k, steps=100, seed=seed, progress=False, **kw).image,
-                         k=1)[0].index == k for seed in range(4) for k in range(4))
-    return recognized["yosinski"] >= 10 and recognized["yosinski"] > recognized["none"], recognized
+                         k=1)[0].index == k for seed in range(8) for k in range(4))
+    # of 32, chance 8; measured: trained 24 with the prior, 12 without; untrained 8 and 5
+    return recognized["yosinski"] >= 18 and recognized["yosinski"] > recognized["none"], recognized
 
 
 def test_06_twin_recognizes_class_visualizations_made_with_a_strong_prior(trained):
