@@ -186,10 +186,14 @@ def smooth(features: torch.Tensor, temperature: float | None) -> torch.Tensor:
     (every channel and position), of features / temperature, times their number K so that the
     result averages 1 whatever the layer's size (the paper's softmax sums to 1; the factor only
     rescales the losses). `None` leaves the features as they are.
-    The temperature sets what the softmax does: for activations much smaller than it, softmax is
-    nearly linear (1 + (F − mean)/T), a smoothing; for activations much larger, nearly an arg-max."""
+    What the softmax does depends on the activations' spread against the temperature (adding one
+    number to every activation changes nothing): for a spread much smaller than T it is nearly
+    linear, 1 + (F − mean)/T; where the largest activations exceed the rest by many T, nearly an
+    arg-max."""
     if temperature is None:
         return features
+    if not temperature > 0:
+        raise ValueError(f"the softmax temperature must be a positive number; got {temperature!r}")
     flat = features.flatten(1)
     return (flat.shape[1] * torch.softmax(flat / temperature, 1)).reshape(features.shape)
 
@@ -898,6 +902,10 @@ def style_transfer(model, content, style_image, *, style_layers, style_weights, 
     if len(style_weights) != len(style_layers):
         raise ValueError(f"{len(style_layers)} style layers but {len(style_weights)} style weights")
     temps = dict(temperatures or {})
+    unused = set(temps) - set(style_layers) - {content_layer}
+    if unused:
+        raise ValueError(f"temperatures for {sorted(unused)}, which are neither style layers {style_layers} nor the "
+                         f"content layer {content_layer!r}: a temperature smooths one of those")
     xs = _prepare(model, style_image, style_size or size)
     grams = {k: gram(smooth(a, temps.get(k))) for k, a in _codes(model, xs, style_layers).items()}
     total = sum(w * style(layer, grams[layer], temps.get(layer)) for layer, w in zip(style_layers, style_weights))

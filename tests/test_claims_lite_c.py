@@ -113,6 +113,8 @@ def test_09_smoothing_settings_scale_to_each_layer(squeezenet):
     assert s["style_weights"][1] == pytest.approx(1 / float(op.gram(op.smooth(codes[k], s["temperatures"][k])).pow(2).sum() / 4))
     assert set(op.style_settings(model, 32, smoothing=1.0, relative=False)["temperatures"].values()) == {1.0}
     assert "temperatures" in op.style_settings(squeezenet, smoothing=1.0, relative=False)
+    with pytest.raises(ValueError, match="neither style layers"):   # a misspelt layer is not silently ignored
+        ll.style_transfer(model, None, "chelsea", steps=1, progress=False, **dict(s, temperatures={"nope": 1.0}))
 
 def test_09_published_settings_are_kept(squeezenet):
     assert op.style_settings(squeezenet) == op.STYLE_SETTINGS["squeezenet1_1"]  # its published size is 192

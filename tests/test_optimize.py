@@ -48,6 +48,9 @@ def test_smooth_is_a_softmax_over_all_units_that_averages_one():
     # far above the activations: nearly linear, 1 + (F − mean)/T; far below: an arg-max
     assert torch.allclose(op.smooth(f, 1e3).flatten(), 1 + (torch.tensor([0., 1., 2., 3.]) - 1.5) / 1e3, atol=1e-5)
     assert torch.allclose(op.smooth(f, 1e-2).flatten(), torch.tensor([0., 0., 0., 4.]))
+    assert torch.allclose(op.smooth(f + 100, 1.0), op.smooth(f, 1.0))   # only the spread matters
+    with pytest.raises(ValueError, match="positive"):
+        op.smooth(f, 0.0)
     # the style and content objectives compare the smoothed features when given a temperature
     target = torch.zeros(1, 2, 2)
     assert torch.allclose(op.style("x", target, 2.0)({"x": f}), op.style("x", target)({"x": op.smooth(f, 2.0)}))
