@@ -134,6 +134,14 @@ def _by_name(make: Callable, index, what: str) -> Objective:
     return Objective(unbound, (), f"{what}[{_label(index)}]", bind)
 
 
+def _one_per_image(index, scores: torch.Tensor) -> torch.Tensor:
+    """Class indices as an N×1 column for N×K scores: one class for all images, or one per image."""
+    idx = torch.as_tensor(index, device=scores.device).reshape(-1, 1)
+    if len(idx) not in (1, len(scores)):
+        raise ValueError(f"{len(idx)} classes for {len(scores)} images: give one class for all, or one per image")
+    return idx.expand(len(scores), 1)
+
+
 def class_score(index) -> Objective:
     """The score S_c before softmax; `index` is one class or one per image (indices, or names
     resolved on the model the objective is used with)."""
@@ -141,8 +149,7 @@ def class_score(index) -> Objective:
         return _by_name(class_score, index, "score")
 
     def fn(acts):
-        idx = torch.as_tensor(index, device=acts[OUTPUT].device).reshape(-1, 1).expand(len(acts[OUTPUT]), 1)
-        return acts[OUTPUT].gather(1, idx)[:, 0]
+        return acts[OUTPUT].gather(1, _one_per_image(index, acts[OUTPUT]))[:, 0]
     return Objective(fn, (), f"score[{_label(index)}]")
 
 
@@ -153,8 +160,7 @@ def log_prob(index) -> Objective:
         return _by_name(log_prob, index, "log p")
 
     def fn(acts):
-        idx = torch.as_tensor(index, device=acts[OUTPUT].device).reshape(-1, 1).expand(len(acts[OUTPUT]), 1)
-        return torch.log_softmax(acts[OUTPUT], 1).gather(1, idx)[:, 0]
+        return torch.log_softmax(acts[OUTPUT], 1).gather(1, _one_per_image(index, acts[OUTPUT]))[:, 0]
     return Objective(fn, (), f"log p[{_label(index)}]")
 
 
@@ -750,8 +756,15 @@ def visualize_class(model, target, **kwargs) -> Optimized:
     """The image that maximizes the score S_c of class `target` (index or name) before softmax,
     argmax_I S_c(I) − λ‖I‖² (Simonyan et al. 2014). Settings as `maximize_activation`, and like
     CS231n the start is noise: Simonyan's zero image (init="zeros") gives SqueezeNet no gradient
-    for a class whose score map is ≤ 0 everywhere (its last layer is a ReLU)."""
-    idx = as_model(model).class_index(target)
+    for a class whose score map is ≤ 0 everywhere (its last layer is a ReLU).
+    A list of classes gives one image per class, in one batch: each image has its own start
+    noise, and its own step (the rescaled step rules work per image)."""
+    model = as_model(model)
+    if isinstance(target, (list, tuple)) or (isinstance(target, torch.Tensor) and target.dim() > 0):
+        idx = [model.class_index(t) for t in target]
+        kwargs.setdefault("n", len(idx))
+    else:
+        idx = model.class_index(target)
     return maximize_activation(model, class_score(idx), **kwargs)
 
 

@@ -82,6 +82,19 @@ def test_class_visualization_makes_the_class_top1(name):
         assert (r.image >= low - 1e-6).all() and (r.image <= high + 1e-6).all()
 
 
+def test_a_list_of_classes_is_one_batch_that_equals_separate_runs(shapes_model):
+    # one image per class, each from its own start; no jitter, so nothing random is shared
+    starts = shapes_model.normalize(0.5 + 0.2 * torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
+    settings = dict(steps=5, jitter=0, progress=False)
+    batch = ll.visualize_class(shapes_model, ["circle", 3, "square"], init=starts, **settings).image
+    for i, c in enumerate(["circle", 3, "square"]):
+        alone = ll.visualize_class(shapes_model, c, init=starts[i:i + 1], **settings).image
+        assert torch.allclose(batch[i:i + 1], alone, atol=1e-4)
+    assert len(ll.visualize_class(shapes_model, [0, 1], steps=1, progress=False).image) == 2   # n from the list
+    with pytest.raises(ValueError, match="2 classes for 3 images: give one class for all, or one per image"):
+        ll.visualize_class(shapes_model, [0, 1], init=starts, steps=1, progress=False)
+
+
 def test_maximize_activation_raises_units_tenfold(shapes_model):
     raised = 0
     for ch in (9, 18, 21, 24):
