@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Tests run offline: random weights instead of downloads, shortened steps, an empty torch cache.
 TEST_ENV := LECTURELIB_QUICK=1 LECTURELIB_ALLOW_UNTRAINED=1 MPLBACKEND=Agg
 
-.PHONY: lab lint test test-gpu course test-browser bench clean
+.PHONY: lab lint test test-gpu course book slides test-browser bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
@@ -37,7 +37,20 @@ test-gpu: $(STAMP)
 course: $(STAMP)
 	$(PY) tools/course.py
 
-# A real client: JupyterLab in headless Chromium runs each notebook and moves every widget.
+# The executed course (make course first) as a static site and as reveal.js decks; nothing runs again.
+# MathJax and reveal.js come from the npm registry once (kept in build/.cache), then from the build.
+$(VENV)/.book: $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[book]"
+	touch $@
+
+book: $(VENV)/.book
+	$(PY) tools/publish.py book
+
+slides: $(VENV)/.book
+	$(PY) tools/publish.py slides
+
+# A real client: JupyterLab in headless Chromium runs each notebook and moves every widget; the book
+# and the slides open with every figure and nothing from another host (after make book and make slides).
 $(VENV)/.browser: $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[browser]"
 	touch $@

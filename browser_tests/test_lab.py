@@ -27,8 +27,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SHOTS = ROOT / "build" / "screenshots"
 TOKEN = "lecturelib-browser-test"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
 # Settings for this test's JupyterLab: render every cell (JupyterLab 4 otherwise only renders the
 # cells in view), no autosave, no news or update checks (there is no network).
 LAB_SETTINGS = {
@@ -39,31 +37,10 @@ LAB_SETTINGS = {
 }
 
 
-def _missing(what: str):
-    if os.environ.get("LECTURELIB_BROWSER_REQUIRED"):
-        pytest.fail(what)
-    pytest.skip(what)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        _missing("Chromium is not installed: on Debian/Ubuntu run `apt-get install chromium`")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("Playwright is not installed: run `pip install playwright` (or `make test-browser`)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="session")
@@ -205,3 +182,37 @@ def test_notebook_runs_in_jupyterlab(browser, lab, notebook):
                       "window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
         page.close()
 
+
+
+def _open_in_rise(browser, lab, name: str):
+    """A notebook opened as RISE opens it (jupyterlab-rise's /rise/ page), and the console errors."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(f"{lab}/rise/{name}?token={TOKEN}")
+    page.wait_for_selector(".reveal .slides > section", timeout=120_000)
+    page.wait_for_timeout(3000)  # let the extensions finish loading
+    return page, errors
+
+
+RISE_NOTEBOOK = "01_filters.ipynb"   # quick, and it ends with a widget
+
+
+def test_rise_presents_a_notebook_as_slides(browser, lab):
+    page, _ = _open_in_rise(browser, lab, RISE_NOTEBOOK)
+    try:
+        slides = page.evaluate("() => document.querySelectorAll('.reveal .slides > section').length")
+        page.screenshot(path=str(SHOTS / "rise_01_filters.png"))
+        assert slides >= 3, f"RISE shows {slides} slides of {RISE_NOTEBOOK}: are the cells' slide marks there?"
+    finally:
+        page.close()
+
+
+@pytest.mark.xfail(strict=True, reason="jupyterlab-rise 0.43 cannot load the ipywidgets 8 manager (its page has no "
+                   "@jupyterlab/console to share), so widgets do not render in RISE: the README says to present "
+                   "widgets from the notebook or the static decks. Once this passes, update the README.")
+def test_rise_loads_the_widget_manager(browser, lab):
+    page, errors = _open_in_rise(browser, lab, RISE_NOTEBOOK)
+    page.close()
+    failed = [e.splitlines()[0] for e in errors if "jupyterlab-manager" in e or "Shared module" in e]
+    assert not failed, failed

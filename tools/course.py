@@ -72,6 +72,10 @@ def run(path: pathlib.Path, out: pathlib.Path) -> dict:
             except CellTimeoutError:
                 row["status"] = f"cell {index} timed out"
             finally:
+                # Widgets' last state (progress bars at 100 %, explorers' figures) into the
+                # executed copy, for `make book` and `make slides` (nbclient's execute() does
+                # this; a cell-by-cell loop must ask)
+                client.set_widgets_metadata()
                 row["seconds"] = time.perf_counter() - t0
                 row["mb"] = peak_rss_mb(pid)
     except Exception as e:  # the kernel died (memory) or would not start
