@@ -37,7 +37,7 @@ BOOK, SLIDES, CACHE = ROOT / "build" / "book", ROOT / "build" / "slides", ROOT /
 WIDGET_VIEW, WIDGET_STATE = "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json"
 # The browser's assets, from the npm registry (npm checks each tarball's integrity), served from the
 # build: MathJax 3 for pages and decks, reveal.js 4 (the layout nbconvert's template expects)
-NPM_PACKAGES = {"mathjax": ("3.2.2", ["es5"]), "reveal.js": ("4.6.1", ["dist", "plugin"])}
+NPM_PACKAGES = {"mathjax": ("3.2.2", ["es5", "LICENSE"]), "reveal.js": ("4.6.1", ["dist", "plugin", "LICENSE"])}  # Apache-2.0, MIT
 MATHJAX_JS = "mathjax/es5/tex-mml-chtml.js"
 # One MathJax configuration for pages and decks: $...$ and \\(...\\) typeset where MyST-NB and
 # nbconvert put maths (class "math", the outputs), nowhere else (code keeps its dollars)
