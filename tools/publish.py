@@ -233,7 +233,6 @@ def _book_config(title: str) -> str:
                                                       "binderhub_url": "https://mybinder.org",
                                                       "colab_url": "https://colab.research.google.com"},
                                    "path_to_docs": "notebooks", "repository_branch": "main"},
-            "nb_render_image_options": {"width": "100%"},
             "suppress_warnings": ["mystnb.unknown_mime_type"],
         }},
     }
