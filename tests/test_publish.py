@@ -85,6 +85,20 @@ def test_slides_leave_the_exercises_out():
     assert publish.for_slides(nb).cells[0].source == "## Summary\n\n* one"
 
 
+def test_a_tall_drawing_cell_becomes_code_then_picture():
+    png = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})
+    tall = nbformat.v4.new_code_cell("\n".join(f"line{i} = {i}" for i in range(12)), outputs=[png],
+                                     metadata={"slideshow": {"slide_type": "fragment"}})
+    short = nbformat.v4.new_code_cell("plot()", outputs=[png])
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [tall, short]
+    code, picture, kept = publish.for_slides(nb).cells
+    assert code.source == tall.source and code.outputs == [] and code.metadata["slideshow"]["slide_type"] == "fragment"
+    assert picture.outputs == [png] and "remove_input" in picture.metadata["tags"]
+    assert picture.metadata["slideshow"]["slide_type"] == "subslide" and picture.id != code.id
+    assert kept.outputs == [png] and "tags" not in kept.metadata
+
+
 def test_launch_links_are_the_readme_badges():
     readme = (ROOT / "README.md").read_text()
     for path in NOTEBOOKS:

@@ -178,6 +178,22 @@ def marks(write: bool = False) -> None:
             nbformat.write(nb, path)
 
 
+TALL = 10   # lines of code above which a drawing cell's picture gets a sub-slide of its own
+
+
+def _split_tall(cell) -> list:
+    """A tall cell that draws, as two slides: its code, then its outputs without the code (so
+    the picture is not pushed below the bottom of the slide); any other cell as it is."""
+    if cell.cell_type != "code" or not _draws(cell) or cell.source.count("\n") < TALL:
+        return [cell]
+    code, shown = copy.deepcopy(cell), copy.deepcopy(cell)
+    code.outputs = []
+    shown.metadata["tags"] = shown.metadata.get("tags", []) + ["remove_input"]
+    shown.metadata["slideshow"] = {"slide_type": "subslide"}
+    shown["id"] = f"{cell.get('id', 'cell')}-outputs"
+    return [code, shown]
+
+
 def for_slides(nb, source=None):
     """A deck's notebook: widgets frozen, the exercises cut from the summary, and each cell's slide
     mark taken from `source` (the notebook as committed, matched by cell id) where it has one."""
@@ -188,6 +204,7 @@ def for_slides(nb, source=None):
             cell.metadata["slideshow"] = marks[cell.get("id")]
         if cell.cell_type == "markdown" and "## Exercises" in cell.source:
             cell.source = cell.source.split("## Exercises")[0].rstrip()
+    nb.cells = [part for cell in nb.cells for part in _split_tall(cell)]
     return nb
 
 
@@ -306,7 +323,12 @@ def slides(names=()) -> pathlib.Path:
     assets = SLIDES / "_static"
     assets.mkdir(parents=True)
     _npm_assets(assets, ["reveal.js", "mathjax"])
-    exporter = SlidesExporter(
+    from traitlets.config import Config
+
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_input_tags = {"remove_input"}
+    exporter = SlidesExporter(config=config,
         reveal_url_prefix="_static/reveal.js", reveal_transition="none", reveal_theme="white",
         mathjax_url=f"_static/{MATHJAX_JS}",
         template_name="reveal", extra_template_paths=[str(ROOT / "tools" / "templates")])
