@@ -226,14 +226,17 @@ def _lecture_map(pages: list[str]) -> str:
 
 def _book_config(title: str) -> str:
     url, _ = repository()
+    # the theme's launch menu; Jupyter Book's own keys are overridden by html_theme_options below,
+    # so the same settings go in both places
+    launch = {"notebook_interface": "jupyterlab", "binderhub_url": "https://mybinder.org",
+              "colab_url": "https://colab.research.google.com"}
     config = {
         "title": title, "author": "the course's authors", "copyright": "MIT (code), CC BY 4.0 (prose)",
         "only_build_toc_files": True, "exclude_patterns": ["_build", "_clean", "_assets", "**.ipynb_checkpoints"],
         "execute": {"execute_notebooks": "off"},  # make course ran them; nothing runs twice
         "parse": {"myst_enable_extensions": ["colon_fence", "dollarmath", "amsmath"]},
         "repository": {"url": url, "path_to_book": "notebooks", "branch": "main"},
-        "launch_buttons": {"notebook_interface": "jupyterlab", "binderhub_url": "https://mybinder.org",
-                           "colab_url": "https://colab.research.google.com"},
+        "launch_buttons": launch,
         "html": {"use_repository_button": True, "home_page_in_navbar": True},
         "sphinx": {"config": {
             "mathjax_path": MATHJAX_JS, "mathjax3_config": MATHJAX_CONFIG,  # from the build, not a CDN
@@ -246,9 +249,7 @@ def _book_config(title: str) -> str:
             "html_static_path": ["_assets"], "html_css_files": ["course.css"],
             "html_context": {"default_mode": "light"},
             "html_theme_options": {"use_download_button": True, "repository_url": url,
-                                   "launch_buttons": {"notebook_interface": "jupyterlab",
-                                                      "binderhub_url": "https://mybinder.org",
-                                                      "colab_url": "https://colab.research.google.com"},
+                                   "launch_buttons": launch,
                                    "path_to_docs": "notebooks", "repository_branch": "main"},
             "suppress_warnings": ["mystnb.unknown_mime_type"],
         }},
