@@ -26,12 +26,13 @@ lab: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# Every notebook runs once, top to bottom then its exercises' solutions (tests/test_notebooks.py).
 test: lint
-	$(TEST_ENV) $(PY) -m pytest -q --nbval-lax --nbval-current-env tests notebooks
+	$(TEST_ENV) $(PY) -m pytest -q tests
 
 # The Colab-GPU path: the same notebooks on CUDA (run on any machine with a GPU).
 test-gpu: $(STAMP)
-	$(TEST_ENV) LECTURELIB_DEVICE=cuda $(PY) -m pytest -q --nbval-lax --nbval-current-env tests notebooks
+	$(TEST_ENV) LECTURELIB_DEVICE=cuda $(PY) -m pytest -q tests
 
 # Every notebook at its student settings, offline: time and peak memory against the course's budgets.
 course: $(STAMP)

@@ -8,6 +8,11 @@
 
 Importing does nothing but define names: no download, no seeding, no plotting changes.
 `ll.plot` and `ll.widgets` are imported when first used.
+
+Where things live: the attribution methods in `attribution` (occlusion in `occlude`); the
+optimization loop in `optimize`, fed by `objectives`, `parameterizations` and `transforms`; its
+lecture methods in `featurevis` (06), `inversion` (07), `dream` (08), `styletransfer` (09) and
+`fooling` (10); the checks every method starts with in `inputs` and `targets`.
 """
 from .attribution import (deconvnet, grad_cam, guided_backprop, guided_grad_cam, integrated_gradients,
                           max_abs, occlusion, saliency, smoothgrad)
@@ -18,8 +23,12 @@ from .images import load_image, sample_boxes, sample_names
 from .lookup import NameNotFound
 from .embed import features, nearest
 from .patches import receptive_field, top_patches
-from .optimize import (deepdream, fgsm, fooling_image, invert, maximize_activation, optimize_image, style_transfer,
-                       visualize_class)
+from .optimize import optimize_image
+from .featurevis import maximize_activation, visualize_class
+from .inversion import invert
+from .dream import deepdream
+from .styletransfer import style_transfer
+from .fooling import fgsm, fooling_image
 from .models import DEFAULT_MODEL, Model, WeightsUnavailable, available_models, load_model
 
 __version__ = "0.1.0"

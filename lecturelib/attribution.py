@@ -2,14 +2,14 @@
 
 Every method takes `(model, x, target, ...)` and returns a signed tensor:
     model   an `ll.Model` (then `x` may also be an image and `target` a class name) or an nn.Module
-    x       N×C×H×W normalized input
+    x       N x C x H x W, the model's normalized input
     target  class index, class name, None (the predicted class), one of those per image, or a
             unit of a layer: "features.12:37" (channel 37, averaged over its positions) or "features.12:37:6:6"
             (the single neuron at row 6, column 6). A unit target backpropagates from that layer
             with every other activation there set to zero.
 
-Input-shaped methods return N×C×H×W; map methods (Grad-CAM, occlusion) return N×1×H×W.
-`max_abs(attr)` gives the N×H×W map of Simonyan et al. (largest magnitude over colour channels).
+Input-shaped methods return N x C x H x W; map methods (Grad-CAM, occlusion) return N x 1 x H x W.
+`max_abs(attr)` gives the N x H x W map of Simonyan et al. (largest magnitude over colour channels).
 
 Occlusion, which needs no gradient, is in lecturelib.occlude; what to do with a finished map
 (GrabCut, mass in a mask, the pointing game, the randomization check) is in lecturelib.evaluation.
@@ -36,6 +36,7 @@ from torch.overrides import TorchFunctionMode
 from . import targets
 from .evaluation import grabcut, mass_in_mask, pointing_game, randomized, weight_layers
 from .hooks import capture, frozen
+from .inputs import batch
 from .models import Model, as_model
 from .occlude import OCCLUSION_METHODS, occlusion
 
@@ -45,22 +46,28 @@ __all__ = ["saliency", "guided_backprop", "deconvnet", "grad_cam", "guided_grad_
 
 
 # ------------------------------------------------------------------------------------ inputs and targets
-def _door(model, x) -> tuple[Model, torch.Tensor]:
-    """Every method starts here: the model as an ll.Model (a bare nn.Module becomes a plain one)
-    and x as a detached float N×C×H×W batch on the model's device (pictures are preprocessed)."""
-    model = as_model(model)
-    x = model.as_input(x)
-    if x.ndim != 4 or not x.is_floating_point():
-        raise ValueError(f"x must be a float N×C×H×W batch; got shape {tuple(x.shape)}, dtype {x.dtype} "
-                         f"(one image: x[None])")
-    return model, x.detach()
-
-
 def score(model, x: torch.Tensor, target=None) -> torch.Tensor:
-    """The N scores to explain, for a target resolved at the door (`targets.resolve`, `targets.per_image`):
-    a `targets.Unit`'s value (a channel's mean over its positions, or one neuron), or the class
-    scores S_c(x) before softmax of class indices (one for all images or one per image; None: the
-    predicted class). Class names and 'layer:channel' strings are not read here: resolve them first."""
+    """The N scores to explain, for a target already resolved (`targets.resolve`, `targets.per_image`).
+
+    A `targets.Unit` gives the unit's value (a channel's mean, or one neuron); class indices give
+    the class scores S_c(x) before softmax. Names and 'layer:channel' strings: resolve them first.
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    x : tensor, N x C x H x W, the model's normalized input
+    target : Unit, int, list of int, or None
+        A unit, or one class index for all images or one per image (None: the predicted class).
+
+    Returns
+    -------
+    tensor of N values
+
+    Raises
+    ------
+    ValueError
+        If the model's output is not N x classes.
+    """
     model = as_model(model)
     if isinstance(target, targets.Unit):
         with capture(model, target.layer) as rec:
@@ -68,7 +75,7 @@ def score(model, x: torch.Tensor, target=None) -> torch.Tensor:
         return target.value(rec.activations[target.layer])
     logits = model.net(x)
     if logits.ndim != 2:
-        raise ValueError(f"the model returns shape {tuple(logits.shape)}, not N×classes")
+        raise ValueError(f"the model returns shape {tuple(logits.shape)}, not N x classes")
     idx = targets.indices(target, logits)
     return logits.gather(1, idx[:, None])[:, 0]
 
@@ -86,11 +93,11 @@ def _gradient(model: Model, x: torch.Tensor, target, mode: TorchFunctionMode | N
 
 # ------------------------------------------------------------------------------------ ReLU backward rules
 class _Rule(torch.autograd.Function):
-    """min(relu(x), top) forward (top = ∞: ReLU; 6: ReLU6); backward by `rule`, where the unit
+    """min(relu(x), top) forward (top = inf: ReLU; 6: ReLU6); backward by `rule`, where the unit
     passes the signal when 0 < x < top:
-         backprop  g · [0 < x < top]          (the ordinary gradient)
+         backprop  g * [0 < x < top]          (the ordinary gradient)
          deconvnet relu(g)                    (Zeiler & Fergus: ignore the forward signal)
-         guided    relu(g) · [0 < x < top]    (Springenberg et al.: both)"""
+         guided    relu(g) * [0 < x < top]    (Springenberg et al.: both)"""
 
     @staticmethod
     def forward(ctx, x, rule, top=math.inf):
@@ -117,7 +124,7 @@ _OTHER_ACTIVATIONS = {F.silu, F.gelu, F.elu, F.selu, F.celu, F.leaky_relu, F.har
 
 
 def _relu_ceiling(func, args, kwargs) -> float | None:
-    """∞ for a ReLU call, the ceiling for ReLU6 and hardtanh(x, 0, top), None for anything else."""
+    """inf for a ReLU call, the ceiling for ReLU6 and hardtanh(x, 0, top), None for anything else."""
     if func in _RELUS or func in _RELUS_INPLACE:
         return math.inf
     if func is F.relu6:
@@ -131,7 +138,20 @@ def _relu_ceiling(func, args, kwargs) -> float | None:
 
 class backward_rule(TorchFunctionMode):
     """Inside `with backward_rule("guided"):` every ReLU (and ReLU6) of a forward pass back-propagates
-    by the rule (see `_Rule`). `.relus` counts those seen; `.others` names other activations met."""
+    by the rule (see `_Rule`). `.relus` counts the ReLU calls seen; `.others` names the other
+    activations met (their gradient is left as is).
+
+    Parameters
+    ----------
+    rule : str
+        "backprop" (the ordinary gradient), "deconvnet" (Zeiler & Fergus) or "guided"
+        (Springenberg et al.).
+
+    Raises
+    ------
+    ValueError
+        For an unknown rule.
+    """
 
     def __init__(self, rule: str):
         super().__init__()
@@ -169,33 +189,97 @@ def _rule_gradient(model: Model, x: torch.Tensor, target, rule: str, method: str
 
 # ------------------------------------------------------------------------------------ gradient methods
 def saliency(model, x, target=None) -> torch.Tensor:
-    """∂S_c/∂x (Simonyan et al. 2014): N×C×H×W, signed. `max_abs(saliency(...))` is the paper's map."""
-    model, x = _door(model, x)
+    """The gradient dS_c/dx (Simonyan et al. 2014), signed; `max_abs(saliency(...))` is the paper's map.
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    x : tensor, N x C x H x W, the model's normalized input (or a picture, with an ll.Model)
+    target : int, str, None, a list of them, or "layer:channel[:row:col]"
+        What to explain (see the module docstring); None: each image's predicted class.
+
+    Returns
+    -------
+    tensor, N x C x H x W
+    """
+    model, x = batch(model, x)
     return _gradient(model, x, targets.resolve(model, target, len(x)))
 
 
 def max_abs(attr: torch.Tensor) -> torch.Tensor:
-    """N×C×H×W → N×H×W: the largest magnitude over colour channels (Simonyan et al.)."""
+    """The largest magnitude over colour channels: Simonyan et al.'s map from a gradient.
+
+    Parameters
+    ----------
+    attr : tensor, N x C x H x W
+
+    Returns
+    -------
+    tensor, N x H x W
+    """
     return attr.abs().amax(dim=1)
 
 
 def guided_backprop(model, x, target=None) -> torch.Tensor:
-    """Guided backpropagation (Springenberg et al. 2015): N×C×H×W."""
-    model, x = _door(model, x)
+    """Guided backpropagation (Springenberg et al. 2015): each ReLU passes back only positive
+    signal, and only where its input was positive. A warning says when the model has no ReLU, or
+    activations the rule cannot apply to (SiLU, GELU, ...).
+
+    Parameters
+    ----------
+    model, x, target
+        As in `saliency`.
+
+    Returns
+    -------
+    tensor, N x C x H x W
+    """
+    model, x = batch(model, x)
     return _rule_gradient(model, x, targets.resolve(model, target, len(x)), "guided", "guided backprop")
 
 
 def deconvnet(model, x, target=None) -> torch.Tensor:
-    """Deconvnet reconstruction (Zeiler & Fergus 2014) expressed as a backward rule: N×C×H×W."""
-    model, x = _door(model, x)
+    """Deconvnet reconstruction (Zeiler & Fergus 2014) as a backward rule: each ReLU passes back
+    only positive signal, whatever its input was. Warns as `guided_backprop` does.
+
+    Parameters
+    ----------
+    model, x, target
+        As in `saliency`.
+
+    Returns
+    -------
+    tensor, N x C x H x W
+    """
+    model, x = batch(model, x)
     return _rule_gradient(model, x, targets.resolve(model, target, len(x)), "deconvnet", "deconvnet")
 
 
 def grad_cam(model, x, target=None, layer: str | None = None) -> torch.Tensor:
-    """Grad-CAM (Selvaraju et al. 2017): ReLU(Σ_k α_k A^k) with α_k the spatial mean of ∂S_c/∂A^k,
-    upsampled (bilinear) to the input: N×1×H×W, non-negative. `layer`: a dotted name whose
-    output is N×K×h×w (e.g. squeezenet1_1 "features.12", resnet18 "layer4")."""
-    model, x = _door(model, x)
+    """Grad-CAM (Selvaraju et al. 2017): ReLU(sum_k alpha_k A^k), with alpha_k the spatial mean
+    of dS_c/dA^k, upsampled (bilinear) to the input; non-negative. A warning names the images
+    whose map is zero everywhere.
+
+    Parameters
+    ----------
+    model, x, target
+        As in `saliency`.
+    layer : str
+        A dotted layer name whose output is N x K x h x w (e.g. squeezenet1_1 "features.12",
+        resnet18 "layer4"); required.
+
+    Returns
+    -------
+    tensor, N x 1 x H x W
+
+    Raises
+    ------
+    TypeError
+        If `layer` is not given.
+    ValueError
+        If the layer's output is not N x K x h x w (or gets no gradient).
+    """
+    model, x = batch(model, x)
     return _cam(model, x, targets.resolve(model, target, len(x)), layer)
 
 
@@ -207,7 +291,7 @@ def _cam(model: Model, x: torch.Tensor, target, layer: str | None) -> torch.Tens
         s.sum().backward()
     a, g = rec.activations[layer].detach(), rec.gradients.get(layer)
     if a.ndim != 4 or g is None:
-        raise ValueError(f"layer {layer!r} gives output shape {tuple(a.shape)}; Grad-CAM needs a conv layer's N×K×h×w")
+        raise ValueError(f"layer {layer!r} gives output shape {tuple(a.shape)}; Grad-CAM needs a conv layer's N x K x h x w")
     cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
     empty = [i for i in range(len(cam)) if not cam[i].any()]
     if empty:
@@ -218,8 +302,23 @@ def _cam(model: Model, x: torch.Tensor, target, layer: str | None) -> torch.Tens
 
 
 def guided_grad_cam(model, x, target=None, layer: str | None = None) -> torch.Tensor:
-    """Guided backprop × Grad-CAM (Selvaraju et al.): N×C×H×W, sharp and class-discriminative."""
-    model, x = _door(model, x)
+    """Guided Grad-CAM (Selvaraju et al.): guided backprop x Grad-CAM, sharp and class-discriminative.
+
+    Parameters
+    ----------
+    model, x, target, layer
+        As in `grad_cam`.
+
+    Returns
+    -------
+    tensor, N x C x H x W
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in `grad_cam`.
+    """
+    model, x = batch(model, x)
     target = targets.resolve(model, target, len(x))
     cam = _cam(model, x, target, layer)
     return _rule_gradient(model, x, target, "guided", "guided backprop") * cam
@@ -227,11 +326,32 @@ def guided_grad_cam(model, x, target=None, layer: str | None = None) -> torch.Te
 
 def smoothgrad(model, x, target=None, samples: int = 25, noise: float = 0.15, batch_size: int = 25,
                generator: torch.Generator | None = None) -> torch.Tensor:
-    """SmoothGrad (Smilkov et al. 2017): the mean gradient over `samples` noisy copies of each image,
-    noise sd = `noise` × (max − min) of the image (PAIR defaults: 0.15, 25 samples). N×C×H×W."""
-    model, x = _door(model, x)
+    """SmoothGrad (Smilkov et al. 2017): the mean gradient over `samples` noisy copies of each image.
+
+    Parameters
+    ----------
+    model, x, target
+        As in `saliency`.
+    samples, batch_size : int
+        Noisy copies per image (PAIR's saliency library: 25), and per backward pass.
+    noise : float
+        The noise's standard deviation as a fraction of the image's range, max - min, in the
+        normalized input (PAIR: 0.15).
+    generator : torch.Generator, optional
+        Draws the noise (default: a new one seeded with 0, so repeated calls agree).
+
+    Returns
+    -------
+    tensor, N x C x H x W
+
+    Raises
+    ------
+    ValueError
+        If `samples` or `batch_size` is below 1.
+    """
+    model, x = batch(model, x)
     if samples < 1 or batch_size < 1:
-        raise ValueError(f"samples and batch_size must be ≥ 1; got {samples}, {batch_size}")
+        raise ValueError(f"samples and batch_size must be >= 1; got {samples}, {batch_size}")
     generator = generator or torch.Generator(device=x.device).manual_seed(0)
     out = []
     for xi, t in zip(x, targets.per_image(model, x, target)):
@@ -245,34 +365,68 @@ def smoothgrad(model, x, target=None, samples: int = 25, noise: float = 0.15, ba
     return torch.stack(out)
 
 
-COMPLETENESS_TOLERANCE = 0.01
+COMPLETENESS_TOLERANCE = 0.01  # the completeness error allowed, as a fraction of |S(x) - S(x')|
 
 
 def completeness_warning(delta: float, gap: float, steps: int, power: float = 1.0) -> str:
-    return (f"integrated gradients: the attributions miss completeness by {abs(delta):.3g} of S(x) − S(x') = {gap:.3g} "
+    """The warning of `integrated_gradients` when completeness misses by over COMPLETENESS_TOLERANCE.
+
+    Parameters
+    ----------
+    delta, gap : float
+        The completeness error, sum of attributions - (S(x) - S(x')), and S(x) - S(x').
+    steps, power
+        The settings used, as in `integrated_gradients`.
+
+    Returns
+    -------
+    str
+    """
+    return (f"integrated gradients: the attributions miss completeness by {abs(delta):.3g} of S(x) - S(x') = {gap:.3g} "
             f"({abs(delta) / max(abs(gap), 1e-12):.1%}, above {COMPLETENESS_TOLERANCE:.0%}) with steps={steps}, "
             f"power={power:g}; use more steps" + (", or power=3 (points crowded near the baseline)" if power == 1 else ""))
 
 
-def integrated_gradients(model, x, target=None, baseline=None, steps: int = 50, batch_size: int = 50,
-                         return_delta: bool = False, power: float = 1.0):
-    """Integrated gradients (Sundararajan et al. 2017): (x − x') · ∫₀¹ ∂S/∂x(x' + α(x − x')) dα,
-    the integral by the midpoint rule with `steps` points, evaluated `batch_size` at a time.
+def integrated_gradients(model, x, target=None, baseline: float | torch.Tensor | None = None, steps: int = 50,
+                         batch_size: int = 50, return_delta: bool = False,
+                         power: float = 1.0) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Integrated gradients (Sundararajan et al. 2017): (x - x') * integral over alpha in [0, 1] of
+    dS/dx(x' + alpha (x - x')), by the midpoint rule with `steps` points.
 
-    power: the path points are α = u^power for evenly spaced midpoints u, each gradient weighted by
-    dα/du = power·u^(power−1) (the same integral, written in u). 1 (default) is the paper's even
-    spacing; 3 crowds the points near the baseline, where a trained ImageNet network's score does
-    almost all of its changing (on efficientnet_lite0 and a grey baseline: 64 steps with power=3
-    meet completeness to < 1 %, even spacing misses by about 10 % at 200 steps).
+    Completeness: the attributions should sum to S(x) - S(x'). The error is always checked; above
+    COMPLETENESS_TOLERANCE of |S(x) - S(x')| a warning suggests more steps (a real ImageNet
+    network, with its sharp ReLU6 corners, needs far more than a small course model).
 
-    baseline x': None → zeros in normalized space (the mean colour, a grey image), a number, or a
-    tensor like x. Returns N×C×H×W; with return_delta, also the completeness error per image,
-    Σ attributions − (S(x) − S(x')), which shrinks as `steps` grows. The error is always checked:
-    above 1 % of |S(x) − S(x')| a warning says so and suggests more steps (a real ImageNet network,
-    with its sharp ReLU6 corners, needs far more steps than a small course model)."""
-    model, x = _door(model, x)
+    Parameters
+    ----------
+    model, x, target
+        As in `saliency`.
+    baseline : float or tensor, optional
+        x', in the normalized input: None is zeros (the mean colour, a grey image); a number
+        fills the image; a tensor is broadcast to x's shape.
+    steps, batch_size : int
+        Points on the path, and points per backward pass.
+    return_delta : bool
+        Also return the completeness error per image.
+    power : float
+        The points are alpha = u^power for evenly spaced midpoints u, each gradient weighted by
+        dalpha/du = power * u^(power - 1). 1 is the paper's even spacing; 3 crowds the points
+        near the baseline, where a trained network's score changes most.
+
+    Returns
+    -------
+    tensor, N x C x H x W
+        The attributions; with `return_delta`, the pair (attributions, N errors), each error
+        sum of attributions - (S(x) - S(x')), which shrinks as `steps` grows.
+
+    Raises
+    ------
+    ValueError
+        If `steps` or `batch_size` is below 1, or `power` is not positive.
+    """
+    model, x = batch(model, x)
     if steps < 1 or batch_size < 1 or power <= 0:
-        raise ValueError(f"steps and batch_size must be ≥ 1 and power > 0; got {steps}, {batch_size}, {power}")
+        raise ValueError(f"steps and batch_size must be >= 1 and power > 0; got {steps}, {batch_size}, {power}")
     base = torch.zeros_like(x) if baseline is None else (
         torch.full_like(x, float(baseline)) if isinstance(baseline, (int, float)) else baseline.to(x).expand_as(x))
     u = (torch.arange(steps, device=x.device, dtype=x.dtype) + 0.5) / steps

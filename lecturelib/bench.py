@@ -10,12 +10,28 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Callable, Sequence
 
 import torch
 
 
-def timed(fn, repeat: int = 5, warmup: int = 1) -> float:
-    """Median wall time of fn() in seconds."""
+def timed(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
+    """The median wall time of fn(), in seconds.
+
+    Parameters
+    ----------
+    fn : callable
+        Called with no arguments; its result is dropped.
+    repeat : int
+        Timed calls.
+    warmup : int
+        Untimed calls first (caches, lazy initialization).
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
     for _ in range(warmup):
         fn()
     times = []
@@ -27,9 +43,21 @@ def timed(fn, repeat: int = 5, warmup: int = 1) -> float:
 
 
 def peak_rss_mb(pid: int | str = "self") -> float:
-    """Peak resident memory of a process (default: this one) in MB. On Linux from /proc (VmHWM),
-    which starts afresh in a new program; getrusage's figure would carry over the parent's peak
-    across exec (and can only describe this process)."""
+    """The peak resident memory of a process, in MB (2^20 bytes).
+
+    On Linux from /proc (VmHWM), which starts afresh in a new program; getrusage's figure would
+    carry over the parent's peak across exec (and can only describe this process).
+
+    Parameters
+    ----------
+    pid : int or str
+        A process id, or "self" for this process.
+
+    Returns
+    -------
+    float
+        MB; NaN for another process when /proc cannot be read.
+    """
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -52,21 +80,54 @@ m = ll.load_model('squeezenet1_1', device='cpu')
 
 
 def in_fresh_process(code: str) -> list[float]:
-    """Run `code` in a new Python process, after a prelude that imports torch and lecturelib
-    (as `ll`), sets the threads and loads squeezenet1_1 as `m`; return the numbers it prints
-    last. A fresh process makes `peak_rss_mb()` that row's own."""
+    """Run `code` in a new Python process and return the numbers it prints on its last line.
+
+    A prelude first imports torch and lecturelib (as `ll`), sets the threads and loads
+    squeezenet1_1 as `m`. A fresh process makes `peak_rss_mb()` that row's own.
+
+    Parameters
+    ----------
+    code : str
+        Python source; its last printed line holds numbers separated by spaces.
+
+    Returns
+    -------
+    list of float
+
+    Raises
+    ------
+    subprocess.CalledProcessError
+        If the process fails.
+    """
     out = subprocess.run([sys.executable, "-c", _PRELUDE + code], capture_output=True, text=True, check=True)
     return [float(v) for v in out.stdout.strip().splitlines()[-1].split()]
 
 
 def import_time() -> float:
-    """Seconds to `import lecturelib` in a fresh process where torch is already imported."""
+    """Seconds to `import lecturelib` in a fresh process where torch is already imported.
+
+    Raises
+    ------
+    subprocess.CalledProcessError
+        If the import fails.
+    """
     code = "import torch, time; t = time.perf_counter(); import lecturelib; print(time.perf_counter() - t)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip())
 
 
 def model_rows(name: str) -> list[tuple]:
+    """Benchmark rows for one model on the CPU: load time, forward, and forward+backward to the input.
+
+    Parameters
+    ----------
+    name : str
+        A name `ll.load_model` takes.
+
+    Returns
+    -------
+    list of (what, measured, target) tuples of str
+    """
     import lecturelib as ll
     t = time.perf_counter()
     model = ll.load_model(name, device="cpu")
@@ -82,12 +143,18 @@ def model_rows(name: str) -> list[tuple]:
     both = timed(fwd_bwd)
     tag = "" if model.pretrained else " (untrained)"
     return [(f"{name}{tag}: load", f"{load:.2f} s", ""),
-            (f"{name}: forward, 1×{side}²", f"{fwd * 1000:.0f} ms", ""),
-            (f"{name}: forward+backward to input, 1×{side}²", f"{both * 1000:.0f} ms", "")]
+            (f"{name}: forward, 1x{side}x{side}", f"{fwd * 1000:.0f} ms", ""),
+            (f"{name}: forward+backward to input, 1x{side}x{side}", f"{both * 1000:.0f} ms", "")]
 
 
 def attribution_rows() -> list[tuple]:
-    """Benchmark rows for `python -m lecturelib bench`: efficientnet_lite0 at 224 px on this machine's CPU."""
+    """Benchmark rows: saliency, Grad-CAM, guided backprop and integrated gradients on
+    efficientnet_lite0 at 224 px, on this machine's CPU.
+
+    Returns
+    -------
+    list of (what, measured, target) tuples of str
+    """
     import warnings
 
     from .attribution import grad_cam, guided_backprop, integrated_gradients, saliency
@@ -96,26 +163,31 @@ def attribution_rows() -> list[tuple]:
     x = model.preprocess("chelsea")
     rows = []
     for name, fn in [("saliency", lambda: saliency(model, x, 285)),
-                     ("Grad-CAM _act1 (head, 7×7)", lambda: grad_cam(model, x, 285, "_act1")),
+                     ("Grad-CAM _act1 (head, 7x7)", lambda: grad_cam(model, x, 285, "_act1")),
                      ("guided backprop", lambda: guided_backprop(model, x, 285))]:
-        rows.append((f"{name}, efficientnet_lite0 224²", f"{timed(fn) * 1000:.0f} ms", "< 300 ms"))
+        rows.append((f"{name}, efficientnet_lite0 224x224", f"{timed(fn) * 1000:.0f} ms", "< 300 ms"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 50 steps miss completeness on Lite0: this row times, 04b measures
         t = timed(lambda: integrated_gradients(model, x, 285, steps=50, batch_size=25), repeat=1)
-    rows.append(("integrated gradients, 50 steps, efficientnet_lite0 224²", f"{t:.2f} s", "< 6 s"))
+    rows.append(("integrated gradients, 50 steps, efficientnet_lite0 224x224", f"{t:.2f} s", "< 6 s"))
     return rows
 
 
 def optimize_rows() -> list[tuple]:
-    """Benchmark rows for `python -m lecturelib bench`: student settings, squeezenet1_1, this machine's CPU.
-    Each row runs in a fresh process so its peak memory is its own."""
+    """Benchmark rows: class visualization, DeepDream and style transfer at student settings on
+    squeezenet1_1, this machine's CPU, each in a fresh process so its peak memory is its own.
+
+    Returns
+    -------
+    list of (what, measured, target) tuples of str
+    """
     rows = []
     for what, code, target in [
-        ("class visualization, 200 steps, 224²", "ll.visualize_class(m, 'ostrich', steps=200, progress=False)", "< 20 s"),
-        ("DeepDream, 3 octaves × 10 steps, 224²", "ll.deepdream(m, 'chelsea', 'features.8', octaves=3, progress=False)", "< 30 s"),
-        ("style transfer, 256², 200 steps",
+        ("class visualization, 200 steps, 224x224", "ll.visualize_class(m, 'ostrich', steps=200, progress=False)", "< 20 s"),
+        ("DeepDream, 3 octaves x 10 steps, 224x224", "ll.deepdream(m, 'chelsea', 'features.8', octaves=3, progress=False)", "< 30 s"),
+        ("style transfer, 256x256, 200 steps",
          "ll.style_transfer(m, 'chelsea', 'astronaut', steps=200, progress=False, "
-         "**dict(ll.optimize.STYLE_SETTINGS['squeezenet1_1'], size=256))",
+         "**dict(ll.styletransfer.STYLE_SETTINGS['squeezenet1_1'], size=256))",
          "< 60 s")]:
         seconds, rss = in_fresh_process(f"t = time.perf_counter()\n{code}\nprint(time.perf_counter() - t, peak_rss_mb())")
         rows.append((f"{what}, squeezenet1_1", f"{seconds:.1f} s", target))
@@ -125,7 +197,12 @@ def optimize_rows() -> list[tuple]:
 
 def patches_rows() -> list[tuple]:
     """Benchmark rows: top_patches throughput against a plain batched forward pass, and its peak
-    memory for 1× and 4× the images (each in a fresh process)."""
+    memory for 1x and 4x the images (each in a fresh process).
+
+    Returns
+    -------
+    list of (what, measured, target) tuples of str
+    """
     script = """
 x = torch.randn(N, 3, 128, 128, generator=torch.Generator().manual_seed(0))
 with torch.no_grad(): m(x[:64])  # warm-up
@@ -141,15 +218,28 @@ print(N / fwd, N / scan, peak_rss_mb() - base)
     rows = []
     for n in (512, 2048):
         fwd, scan, rss = in_fresh_process(f"N = {n}\n" + script)
-        rows.append((f"top_patches features.10, all 384 channels, {n} images 128², squeezenet1_1",
-                     f"{scan:.0f} img/s", f"≥ 0.8 × forward; here {scan / fwd:.2f} × {fwd:.0f} img/s"))
+        rows.append((f"top_patches features.10, all 384 channels, {n} images 128x128, squeezenet1_1",
+                     f"{scan:.0f} img/s", f">= 0.8 x forward; here {scan / fwd:.2f} x {fwd:.0f} img/s"))
         rows.append((f"  peak memory growth once the {n} images are loaded", f"{rss:.0f} MB", "independent of the number of images"))
     return rows
 
 
 def occlusion_rows(arch: str, exact_target: float) -> list[tuple]:
-    """Occlusion at the SIGMOD 2019 paper's setting (224 px, window 16, stride 4: 2,809 windows), as
-    windows per second and as a multiple of the same model's batched forward throughput."""
+    """Benchmark rows: occlusion at the SIGMOD 2019 paper's setting (224 px, window 16, stride 4:
+    2,809 windows), naive, incremental and approximate, as windows per second and as a multiple of
+    the same model's batched forward throughput.
+
+    Parameters
+    ----------
+    arch : str
+        A name `ll.load_model` takes.
+    exact_target : float
+        The speed-up over a forward pass that the incremental (exact) row should reach.
+
+    Returns
+    -------
+    list of (what, measured, target) tuples of str
+    """
     import lecturelib as ll
     from skimage.metrics import structural_similarity
     model = ll.load_model(arch, device="cpu")
@@ -168,26 +258,38 @@ def occlusion_rows(arch: str, exact_target: float) -> list[tuple]:
     approx, rough = rate(windows, stride=4, method="approximate")
     ssim = structural_similarity(exact, approx, data_range=float(exact.max() - exact.min()))
     tag = "" if model.pretrained else " (untrained)"
-    what = f"occlusion 16/4, {arch}{tag} 224²"
-    return [(f"{what}: naive", f"{naive:.0f} win/s", f"{naive / forward:.2f} × forward ({forward:.0f} img/s)"),
-            (f"{what}: incremental (exact)", f"{fast:.0f} win/s", f"{fast / forward:.2f} × forward; ≥ {exact_target} ×"),
+    what = f"occlusion 16/4, {arch}{tag} 224x224"
+    return [(f"{what}: naive", f"{naive:.0f} win/s", f"{naive / forward:.2f} x forward ({forward:.0f} img/s)"),
+            (f"{what}: incremental (exact)", f"{fast:.0f} win/s", f"{fast / forward:.2f} x forward; >= {exact_target} x"),
             (f"{what}: approximate", f"{rough:.0f} win/s",
-             f"{rough / forward:.2f} × forward, SSIM {ssim:.2f} to exact; ≥ 10 ×, SSIM ≥ 0.9")]
+             f"{rough / forward:.2f} x forward, SSIM {ssim:.2f} to exact; >= 10 x, SSIM >= 0.9")]
 
 
 def occlusion_memory_rows() -> list[tuple]:
-    """Incremental occlusion keeps one image's activations and one batch of boxes: its peak memory
-    does not grow with the number of windows (here: the same 2,809 windows once, then four times)."""
+    """Benchmark row: incremental occlusion keeps one image's activations and one batch of boxes,
+    so its peak memory should not grow with the number of windows (here: the same 2,809 windows
+    once, then four times, each in a fresh process).
+
+    Returns
+    -------
+    list of (what, measured, target) tuples of str
+    """
     code = ("x = m.preprocess('chelsea')\nfor _ in range({}): ll.occlusion(m, x, None, window=16, stride=4, "
             "method='incremental', progress=False)\nprint(peak_rss_mb())")
     once, four = in_fresh_process(code.format(1))[0], in_fresh_process(code.format(4))[0]
-    return [("peak RSS, incremental occlusion squeezenet1_1: 2,809 / 4 × 2,809 windows", f"{once:.0f} / {four:.0f} MB",
+    return [("peak RSS, incremental occlusion squeezenet1_1: 2,809 / 4 x 2,809 windows", f"{once:.0f} / {four:.0f} MB",
              "no growth with the windows")]
 
 
 def approximate_quality_rows() -> list[tuple]:
-    """What the approximation costs on a trained network (ImageNet weights may be random here):
-    SSIM of approximate to exact occlusion maps of the course's `shapes` model, 32 held-out images."""
+    """Benchmark row: what the approximation costs on a trained network (ImageNet weights may be
+    random here): SSIM of approximate to exact occlusion maps of the course's `shapes` model on 32
+    held-out images.
+
+    Returns
+    -------
+    list of (what, measured, target) tuples of str
+    """
     import numpy as np
     from skimage.metrics import structural_similarity
 
@@ -200,52 +302,60 @@ def approximate_quality_rows() -> list[tuple]:
     approx = ll.occlusion(model, x, labels, window=6, stride=2, method="approximate")[:, 0].numpy()
     ssim = [structural_similarity(e, a, data_range=float(e.max() - e.min())) for e, a in zip(exact, approx)]
     return [("approximate occlusion, trained shapes (32 images, 6/2): SSIM to exact",
-             f"{np.median(ssim):.2f}", f"median (lowest {min(ssim):.2f}); ≥ 0.9")]
+             f"{np.median(ssim):.2f}", f"median (lowest {min(ssim):.2f}); >= 0.9")]
 
 
-# Ten ImageNet classes for judging feature visualization, spread over animals, objects, food and
-# scenes; fixed before any setting was tuned on them (the issue's rule), so they cannot flatter one.
-RECOGNITION_CLASSES = ("flamingo", "goldfish", "tarantula", "tabby", "hourglass", "teapot", "violin",
-                       "strawberry", "pizza", "volcano")
+def recognition_rows(classes: Sequence[str] | None = None) -> list[tuple]:
+    """Benchmark rows, one per setting of notebook 06 (`featurevis.class_settings`).
 
+    Of the class visualizations efficientnet_lite0 makes, how many the separately trained
+    efficientnet_lite2 ranks in its top 5 as drawn and after a blur (`evaluation.verdict`), the
+    median share of saturated pixels, and the median seconds per picture.
 
-def recognition_settings() -> dict:
-    """Notebook 06's settings for class visualization on efficientnet_lite0, by name, as arguments
-    of `visualize_class` (settings in pixel units; the last is the notebook's final setting)."""
-    from .optimize import robust_transforms
-    yosinski = dict(blur_every=4, blur_sigma=1.0, jitter=32)
-    lucent = dict(optimizer="adam", lr=0.05, steps=128, l2=0, blur_every=0, jitter=0, transforms=robust_transforms())
-    return {"no prior": dict(l2=0, blur_every=0, jitter=0),
-            # CS231n's numbers in Lite's normalized units (std 128/255), as an ImageNet network's would be read
-            "CS231n in Lite's normalized units": dict(lr=25 * 128 / 255, l2=1e-3 / (128 / 255) ** 2),
-            "CS231n (L2 + blur σ 0.5 / 10, jitter 16)": dict(),
-            "Yosinski (blur σ 1 / 4, jitter 32)": yosinski,
-            "Yosinski + robust transforms": dict(yosinski, transforms=robust_transforms()),
-            "phase only + robust transforms, Adam 128": dict(lucent, param="phase"),
-            "Fourier + robust transforms, Adam 128": dict(lucent, param="fourier")}
+    Parameters
+    ----------
+    classes : sequence of str, optional
+        ImageNet class names (None: `featurevis.RECOGNITION_CLASSES`, fixed before any tuning).
 
-
-def recognition_rows(classes=RECOGNITION_CLASSES) -> list[tuple]:
-    """For each setting: of the class visualizations efficientnet_lite0 makes, how many the
-    separately trained efficientnet_lite2 ranks in its top 5, and the seconds per picture."""
+    Returns
+    -------
+    list of (what, measured, target) tuples of str
+    """
     import lecturelib as ll
+    classes = ll.featurevis.RECOGNITION_CLASSES if classes is None else classes
     model, judge = ll.load_model("efficientnet_lite0", device="cpu"), ll.load_model("efficientnet_lite2", device="cpu")
     rows = []
-    for name, kw in recognition_settings().items():
-        hits, seconds = 0, []
+    for name, kw in ll.featurevis.class_settings(model).items():
+        drawn = blurred = 0
+        seconds, saturated = [], []
         for cls in classes:
             c = model.class_index(cls)
             t = time.perf_counter()
             x = ll.visualize_class(model, c, progress=False, **kw).image
             seconds.append(time.perf_counter() - t)
-            p = ll.evaluation.judge_probabilities(judge, model, x)[0]
-            hits += int((p > p[c]).sum()) < 5
-        rows.append((f"class visualization, {name}: Lite2 top-5 / s per picture",
-                     f"{hits}/{len(classes)} / {statistics.median(seconds):.0f} s", "≥ 8/10, ≤ 60 s"))
+            v = ll.evaluation.verdict(judge, model, x, c)
+            drawn, blurred = drawn + int(v["rank"][0] <= 5), blurred + int(v["rank_blurred"][0] <= 5)
+            saturated.append(float(v["saturated"][0]))
+        rows.append((f"class visualization, {name}: Lite2 top-5 as drawn / after blur 2 px / saturated / s a picture",
+                     f"{drawn}/{len(classes)} / {blurred}/{len(classes)} / {100 * statistics.median(saturated):.1f} % / "
+                     f"{statistics.median(seconds):.0f} s", ">= 7/10 after the blur, <= 3 %, <= 30 s"))
     return rows
 
 
-def main(models=None) -> int:
+def main(models: list[str] | None = None) -> int:
+    """Measure every row and print the table (`python -m lecturelib bench`).
+
+    Parameters
+    ----------
+    models : list of str, optional
+        Models for `model_rows` (None: efficientnet_lite0, efficientnet_lite2, squeezenet1_1,
+        alexnet, resnet18).
+
+    Returns
+    -------
+    int
+        0, the exit status.
+    """
     import lecturelib as ll
     torch.set_num_threads(ll.available_cpus())
     torch.set_flush_denormal(True)   # as ll.setup() does for a notebook
@@ -255,7 +365,7 @@ def main(models=None) -> int:
         rows += model_rows(name)
     rows += attribution_rows() + optimize_rows() + patches_rows()
     # exact_target: the speed-up over naive this course expects; Lite0's depthwise layers are cheap and its
-    # late 7×7 maps are soon covered whole, so its bar is "never slower than naive"
+    # late 7x7 maps are soon covered whole, so its bar is "never slower than naive"
     rows += occlusion_rows("efficientnet_lite0", 1) + occlusion_rows("squeezenet1_1", 2) + occlusion_rows("vgg16", 3)
     rows += occlusion_memory_rows()
     rows += approximate_quality_rows()

@@ -7,7 +7,7 @@ brackets, in a character model of source code. This module gives the lecture the
     net = load()                                   # the trained course model (shipped weights)
     text = heldout_text()                          # Python source the model never trained on
     text = clean_cut(text, 45000)                  # ... ending where no string, comment or bracket is cut
-    s = states(net, text)                          # {"cell": T×H, "hidden": T×H}
+    s = states(net, text)                          # {"cell": T x H, "hidden": T x H}
     f = python_features(text)                      # what the language says about each character
     r = correlations(s["cell"], f)                 # {feature: H correlations}
     colored_text(text, s["cell"][:, unit])         # each character on its cell's colour
@@ -26,10 +26,14 @@ import time
 import tokenize
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["VOCAB", "FEATURES", "CharLSTM", "build", "load", "weights_file", "heldout_text", "clean_cut",
            "corpus_text", "encode", "states", "sample", "python_features", "correlations", "colored_text",
@@ -46,7 +50,13 @@ STEPS, BATCH, LENGTH, LR = 6000, 32, 200, 3e-3
 
 
 class CharLSTM(nn.Module):
-    """Embedding → one LSTM layer → linear scores for the next character."""
+    """Embedding -> one LSTM layer -> linear scores for the next character.
+
+    Parameters
+    ----------
+    vocab, embed, hidden : int
+        The number of symbols, and the sizes of the character embedding and of the LSTM state.
+    """
 
     def __init__(self, vocab: int = len(VOCAB), embed: int = EMBED, hidden: int = HIDDEN):
         super().__init__()
@@ -54,26 +64,44 @@ class CharLSTM(nn.Module):
         self.lstm = nn.LSTM(embed, hidden, batch_first=True)
         self.out = nn.Linear(hidden, vocab)
 
-    def forward(self, idx: torch.Tensor, state=None):
-        """idx N×T character indices → (N×T×vocab scores, (h, c) after the last step)."""
+    def forward(self, idx: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Scores for the next character after each of `idx` (N x T character indices), from
+        `state` (h, c), each 1 x N x hidden (None: zeros).
+
+        Returns
+        -------
+        (tensor N x T x vocab of scores, (h, c) after the last step)
+        """
         h, state = self.lstm(self.embed(idx), state)
         return self.out(h), state
 
 
 def build(seed: int = 0) -> CharLSTM:
-    """An untrained CharLSTM with seeded random weights (the sanity-check baseline)."""
+    """An untrained CharLSTM (eval mode, frozen) with random weights seeded by `seed`: the
+    sanity-check baseline. Torch's global generator is left as it was."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return CharLSTM().eval().requires_grad_(False)
 
 
 def weights_file() -> Path:
-    """Where the shipped weights live (inside the package)."""
+    """The path of the shipped weights (inside the package)."""
     return Path(str(resources.files("lecturelib") / "weights" / "charrnn.pt"))
 
 
 def load() -> CharLSTM:
-    """The trained course model (on the CPU, eval mode, frozen)."""
+    """The trained course model (on the CPU, eval mode, frozen).
+
+    Returns
+    -------
+    CharLSTM
+
+    Raises
+    ------
+    FileNotFoundError
+        If the weights file is missing.
+    """
     path = weights_file()
     if not path.exists():
         raise FileNotFoundError(f"charrnn weights {path} are missing; run: python -m lecturelib train charrnn")
@@ -88,9 +116,16 @@ def heldout_text() -> str:
 
 
 def clean_cut(text: str, n: int) -> str:
-    """The longest start of `text`, at most `n` characters, that ends just before a top-level `def` or
-    `class` line and that Python's tokenizer reads to the end: no string, comment or bracket is cut
-    open, so every character keeps the label it has in the whole file."""
+    """The longest start of `text`, at most `n` characters, that cuts no string, comment or bracket.
+
+    The piece ends just before a top-level `def` or `class` line and Python's tokenizer reads it
+    to the end, so every character keeps the label it has in the whole file.
+
+    Raises
+    ------
+    ValueError
+        If no such piece exists within the first `n` characters.
+    """
     for m in reversed(list(re.finditer(r"\n(?=def |class )", text[:n]))):
         piece = text[:m.start() + 1]
         try:
@@ -102,7 +137,13 @@ def clean_cut(text: str, n: int) -> str:
 
 
 def corpus_text() -> str:
-    """The whole training corpus; it lives in the repository's data/charrnn (clone the repository)."""
+    """The whole training corpus, from the repository's data/charrnn (not in the installed package).
+
+    Raises
+    ------
+    FileNotFoundError
+        Outside a clone of the course repository.
+    """
     path = Path(__file__).resolve().parents[1] / "data" / "charrnn" / "corpus.txt"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the corpus is part of the course repository, not of the "
@@ -111,14 +152,15 @@ def corpus_text() -> str:
 
 
 def encode(text: str) -> torch.Tensor:
-    """Character indices (T,); a character outside VOCAB (tab, non-ASCII) becomes a space."""
+    """Character indices of `text`, an int64 tensor of length T; a character outside VOCAB (tab,
+    non-ASCII) becomes a space."""
     return torch.tensor([_INDEX.get(ch, _INDEX[" "]) for ch in text], dtype=torch.long)
 
 
 @contextlib.contextmanager
 def _one_thread():
-    """For the LSTM reading a text: thousands of small steps, each waiting for the last, which a second
-    thread does not speed up (on a busy machine it made them ten times slower). Restored after."""
+    """For the LSTM reading a text: thousands of small steps, each waiting for the last, which more
+    threads do not speed up (on a busy machine they slow it down). Restored after."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -129,18 +171,25 @@ def _one_thread():
 
 @torch.no_grad()
 def states(net: CharLSTM, text: str, chunk: int = 2000) -> dict:
-    """Run `text` through the network from a zero state and return {"hidden": T×H, "cell": T×H} float
-    numpy arrays: row t is the state after reading text[t]. PyTorch's LSTM gives every h_t in one call;
-    the gates follow from x_t and h_(t-1), and from them c_t = f ⊙ c_(t-1) + i ⊙ g, step by step. The
-    text goes in pieces of `chunk` characters, the state carried across: memory stays small."""
+    """The LSTM's hidden and cell state after each character of `text`, from a zero state.
+
+    PyTorch's LSTM gives every h_t in one call; the gates follow from x_t and h_(t-1), and from
+    them c_t = f * c_(t-1) + i * g (elementwise), step by step. The text goes in pieces of `chunk`
+    characters, the state carried across, so memory stays small.
+
+    Returns
+    -------
+    dict
+        {"hidden": T x H, "cell": T x H} float32 numpy arrays; row t is the state after text[t].
+    """
     lstm, size = net.lstm, net.lstm.hidden_size
     w_ih, w_hh, b = lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0
     hidden, cell = np.zeros((len(text), size), np.float32), np.zeros((len(text), size), np.float32)
     h, c = torch.zeros(size), np.zeros(size, np.float32)
     for start in range(0, len(text), chunk):
-        x = net.embed(encode(text[start:start + chunk]))                       # T×E
+        x = net.embed(encode(text[start:start + chunk]))                       # T x E
         with _one_thread():
-            hs = lstm(x[None], (h[None, None], torch.from_numpy(c)[None, None]))[0][0]   # T×H
+            hs = lstm(x[None], (h[None, None], torch.from_numpy(c)[None, None]))[0][0]   # T x H
         h_before = torch.cat([h[None], hs[:-1]])                               # h_(t-1)
         i, f, g, _ = (x @ w_ih.T + h_before @ w_hh.T + b).chunk(4, 1)          # PyTorch's order: i, f, g, o
         keep, add = torch.sigmoid(f).numpy(), (torch.sigmoid(i) * torch.tanh(g)).numpy()
@@ -152,7 +201,20 @@ def states(net: CharLSTM, text: str, chunk: int = 2000) -> dict:
 
 @torch.no_grad()
 def sample(net: CharLSTM, prime: str = "def ", n: int = 300, temperature: float = 0.7, seed: int = 0) -> str:
-    """`prime` followed by `n` characters drawn from the model, one at a time."""
+    """`prime` followed by `n` characters drawn from the model, one at a time.
+
+    Parameters
+    ----------
+    temperature : float > 0
+        Divides the scores before softmax (smaller: more conservative).
+    seed : int
+        Seeds the draws (nothing global is touched).
+
+    Raises
+    ------
+    ValueError
+        If `temperature` is not > 0.
+    """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 (smaller: more conservative); got {temperature}")
     gen = torch.Generator().manual_seed(seed)
@@ -168,7 +230,14 @@ def sample(net: CharLSTM, prime: str = "def ", n: int = 300, temperature: float 
 
 @torch.no_grad()
 def bits_per_char(net: CharLSTM, text: str, chunk: int = 2000) -> float:
-    """Mean −log₂ p(next character) over `text` (the state carried across chunks)."""
+    """Mean -log2 p(next character) over `text` (at least 2 characters), read in pieces of
+    `chunk` characters with the state carried across.
+
+    Returns
+    -------
+    float
+        Bits per character.
+    """
     idx, state, total = encode(text), None, 0.0
     with _one_thread():
         for s in range(0, len(idx) - 1, chunk):
@@ -198,13 +267,19 @@ _STRING_OR_COMMENT = re.compile(r"""
 
 
 def python_features(text: str) -> dict:
-    """What the language says about each character of `text` (not the model): {name: float array of
-    len(text)} for FEATURES. Strings and comments include their quotes and #; bracket depth counts
-    ( [ { outside strings and comments; indentation is the number of spaces that start the character's
-    line; position in line counts from 0. On complete code these are the labels of Python's own
-    tokenizer (the tests check it); an unfinished snippet is read as a person reads it: an unclosed
-    triple-quoted string runs to the end of the text, a one-quote string to the end of its line, a
-    comment to the end of its line, and open brackets stay open."""
+    """What the language says about each character of `text` (not the model), for FEATURES.
+
+    Strings and comments include their quotes and #; bracket depth counts ( [ { outside them;
+    indentation is the number of spaces that start the line; position in line counts from 0. On
+    complete code these are the labels of Python's own tokenizer (the tests check it); an unfinished
+    snippet is read as a person reads it (an unclosed triple-quoted string runs to the end of the
+    text, a one-quote string or a comment to the end of its line; open brackets stay open).
+
+    Returns
+    -------
+    dict of str to numpy array
+        {feature: float array of len(text)} for each name in FEATURES.
+    """
     n = len(text)
     string, comment, step = np.zeros(n), np.zeros(n), np.zeros(n + 1)
     for m in _STRING_OR_COMMENT.finditer(text):
@@ -226,8 +301,14 @@ def python_features(text: str) -> dict:
 
 
 def correlations(values: np.ndarray, features: dict) -> dict:
-    """Pearson correlation of every unit (the columns of the T×H `values`) with every feature:
-    {feature: H array}. A unit or feature that never changes correlates 0."""
+    """Pearson correlation of every unit (a column of the T x H `values`, from `states`) with every
+    feature ({name: array of T}, from `python_features`); one that never changes correlates 0.
+
+    Returns
+    -------
+    dict of str to numpy array
+        {feature: H correlations}.
+    """
     v = values - values.mean(0)
     v_norm = np.sqrt((v ** 2).sum(0))
     out = {}
@@ -240,10 +321,17 @@ def correlations(values: np.ndarray, features: dict) -> dict:
 
 # ------------------------------------------------------------------------------------ colour
 class ColoredText:
-    """Text with each character on a background coloured by a value (blue −, white 0, red +).
-    Displays in JupyterLab, Notebook and Colab, and survives a static HTML export."""
+    """Text with each character on a background coloured by a value (blue -, white 0, red +).
 
-    def __init__(self, text: str, values, scale: float | None = None, title: str = ""):
+    Displays in JupyterLab, Notebook and Colab, and survives a static HTML export.
+
+    Parameters
+    ----------
+    text, values, scale, title
+        As in `colored_text`, which makes one (and raises the same ValueError).
+    """
+
+    def __init__(self, text: str, values: ArrayLike, scale: float | None = None, title: str = ""):
         values = np.asarray(values, dtype=float)
         if len(values) != len(text):
             raise ValueError(f"{len(text)} characters but {len(values)} values")
@@ -258,6 +346,7 @@ class ColoredText:
 
     @property
     def html(self) -> str:
+        """The coloured text as an HTML fragment (one span per character)."""
         body = "".join(self._span(ch, v) for ch, v in zip(self.text, self.values))
         head = f"<div><b>{html.escape(self.title)}</b></div>" if self.title else ""
         return (f'{head}<pre style="line-height:1.35;font-size:12px;color:#000;background:#fff;'
@@ -267,9 +356,28 @@ class ColoredText:
         return self.html
 
 
-def colored_text(text: str, values, scale: float | None = None, title: str = "") -> ColoredText:
-    """`ColoredText` of `text` by `values` (one per character; scaled by their largest |value|
-    unless `scale` is given). The last line of a cell displays it."""
+def colored_text(text: str, values: ArrayLike, scale: float | None = None, title: str = "") -> ColoredText:
+    """`text` with each character on the colour of its value; the last line of a cell displays it.
+
+    Parameters
+    ----------
+    text : str
+    values : array-like, len(text)
+        One value per character (e.g. one column of `states(...)["cell"]`).
+    scale : float, optional
+        The |value| drawn at full colour (None: the largest |value|).
+    title : str
+        A bold line above the text.
+
+    Returns
+    -------
+    ColoredText
+
+    Raises
+    ------
+    ValueError
+        If there is not one value per character.
+    """
     return ColoredText(text, values, scale, title)
 
 
@@ -278,9 +386,29 @@ def _say(message: str) -> None:
     print(message, flush=True)  # progress shows at once, also when the output goes to a file
 
 
-def train(out: Path | None = None, steps: int = STEPS, seed: int = 0, log=_say) -> float:
-    """Train the course model on the corpus minus its held-out tail; save it to `out` (default:
-    the package's weights file) and return held-out bits per character."""
+def train(out: Path | None = None, steps: int = STEPS, seed: int = 0,
+          log: Callable[[str], None] = _say) -> float:
+    """Train the course model on the corpus minus its held-out tail and save its weights.
+
+    Parameters
+    ----------
+    out : Path, optional
+        Where to save the state dict (None: the package's weights file).
+    steps, seed : int
+        Training steps (see STEPS, BATCH, LENGTH, LR), and the seed of torch's global generator.
+    log : callable
+        Receives a progress line every 250 steps and a summary at the end.
+
+    Returns
+    -------
+    float
+        Bits per character on the first 20,000 held-out characters.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Outside a clone of the course repository (no corpus); a corpus not ending in the held-out text.
+    """
     text, heldout = corpus_text(), heldout_text()
     if not text.endswith(heldout):
         raise ValueError("the held-out text is not the end of the corpus: rerun tools/make_corpus.py")

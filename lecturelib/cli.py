@@ -11,7 +11,13 @@ __all__ = ["doctor", "fetch", "main"]
 
 
 def doctor() -> int:
-    """One screen: Python, torch, device, which weights are cached, quick/untrained settings."""
+    """Print one screen: Python, torch, device, which weights are cached, quick/untrained settings.
+
+    Returns
+    -------
+    int
+        0, the exit status.
+    """
     import torch
     import torchvision
 
@@ -32,6 +38,18 @@ def doctor() -> int:
 
 
 def fetch(names: list[str]) -> int:
+    """Download the ImageNet weights of `names` into torchvision's cache, reporting each model.
+
+    Parameters
+    ----------
+    names : list of str
+        Model names (empty: the default model).
+
+    Returns
+    -------
+    int
+        The exit status: 0, or 1 if any download failed (each failure is printed to stderr).
+    """
     from . import models
     failed = 0
     for name in names or [models.DEFAULT_MODEL]:
@@ -43,7 +61,24 @@ def fetch(names: list[str]) -> int:
     return 1 if failed else 0
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line (`python -m lecturelib ...`; the module docstring lists the commands).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (None: sys.argv[1:]).
+
+    Returns
+    -------
+    int
+        The exit status.
+
+    Raises
+    ------
+    SystemExit
+        On arguments argparse cannot read (it prints the usage first).
+    """
     parser = argparse.ArgumentParser(prog="python -m lecturelib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check the environment")

@@ -1,7 +1,7 @@
-"""The course's own small models, trained here in seconds and shipped inside the package.
+"""The course's own small models, small enough to train on a CPU, shipped inside the package.
 
-digits       a small CNN on scikit-learn's 8×8 handwritten digits (1 channel, 10 classes)
-shapes       a small CNN on synthetic 32×32 photos of one shape on clutter; every image comes with
+digits       a small CNN on scikit-learn's 8x8 handwritten digits (1 channel, 10 classes)
+shapes       a small CNN on synthetic 32x32 photos of one shape on clutter; every image comes with
              the shape's pixel mask, so attribution maps can be scored against the truth.
 shapes_twin  the same network trained on the same data from another random start (seed 1):
              a second, independent opinion on the same task
@@ -25,6 +25,24 @@ __all__ = ["SPECS", "digits_data", "shapes_data", "build", "load_course_net", "t
 
 @dataclass(frozen=True)
 class Spec:
+    """How one course model is built, fed and trained (the values of SPECS).
+
+    Attributes
+    ----------
+    build : callable
+        () -> a fresh nn.Module with random weights.
+    categories : tuple of str
+        The class names, in output order.
+    mean, std : tuple of float
+        Per-channel normalization of pixels in [0, 1]: (pixel - mean) / std.
+    size : int
+        The input side in px.
+    epochs, lr, batch, seed : int, float, int, int
+        Training settings (Adam, one-cycle schedule).
+    mirror : bool
+        Augment with left-right mirrored images (the class does not change).
+    """
+
     build: Callable[[], nn.Module]
     categories: tuple
     mean: tuple
@@ -38,20 +56,20 @@ class Spec:
 
 
 def _digits_net() -> nn.Module:
-    return nn.Sequential(  # 8×8×1
+    return nn.Sequential(  # 8x8x1
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
         nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2),  # 4×4
+        nn.MaxPool2d(2),  # 4x4
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
         nn.Flatten(), nn.Linear(64 * 16, 10))
 
 
 def _shapes_net() -> nn.Module:
-    return nn.Sequential(  # 32×32×3
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 16×16
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 8×8
+    return nn.Sequential(  # 32x32x3
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 16x16
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 8x8
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),                   # 8×8, receptive field 32 px
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),                   # 8x8, receptive field 32 px
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 4))
 
 
@@ -68,12 +86,31 @@ SPECS = {
 
 
 def build(name: str) -> nn.Module:
+    """A fresh network of course model `name` (a key of SPECS), with random weights from torch's
+    global generator."""
     return SPECS[name].build()
 
 
 # ------------------------------------------------------------------------------------ data
-def digits_data(split: str = "train"):
-    """scikit-learn's digits as (pixels N×1×8×8 in [0, 1], labels N). A fixed 80/20 split ("train"/"test")."""
+def digits_data(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's handwritten digits, one part of a fixed 80/20 split.
+
+    Parameters
+    ----------
+    split : str
+        "train" (80 %) or "test" (20 %).
+
+    Returns
+    -------
+    pixels : tensor, N x 1 x 8 x 8
+        In [0, 1].
+    labels : tensor of int, N
+
+    Raises
+    ------
+    ValueError
+        For another `split`.
+    """
     from sklearn.datasets import load_digits
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
@@ -100,11 +137,28 @@ def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> list:
     raise ValueError(kind)
 
 
-def shapes_data(n: int, seed: int = 0, size: int = 32):
-    """`n` synthetic images, deterministic for `seed`: (pixels n×3×S×S in [0, 1], labels n, masks n×S×S bool).
+def shapes_data(n: int, seed: int = 0, size: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`n` synthetic images of one shape each, with the shape's mask; the same for the same `seed`.
 
     Each holds one filled circle, square, triangle or cross (classes balanced, order shuffled),
-    at a random place, size, angle and colour, on a colour gradient with random lines and dots."""
+    at a random place, size, angle and colour, on a colour gradient with random lines and dots.
+
+    Parameters
+    ----------
+    n : int
+    seed : int
+    size : int
+        The side S in px.
+
+    Returns
+    -------
+    pixels : tensor, n x 3 x S x S
+        In [0, 1].
+    labels : tensor of int, n
+        Indices into SHAPES.
+    masks : tensor of bool, n x S x S
+        True on the shape.
+    """
     from PIL import Image, ImageDraw
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(SHAPES))
@@ -153,12 +207,32 @@ def _data(name: str, split: str):
 
 # ------------------------------------------------------------------------------------ weights
 def weights_file(name: str) -> Path:
+    """The path of course model `name`'s shipped weights (inside the package)."""
     return Path(str(resources.files("lecturelib") / "weights" / f"{name}.pt"))
 
 
 def load_course_net(name: str, pretrained: bool = True, seed: int = 0) -> nn.Module:
-    """The trained course network, or (pretrained=False) the same architecture with seeded random
-    weights: the untrained control a lesson's claim must fail on."""
+    """The trained course network, or the same architecture with seeded random weights.
+
+    Parameters
+    ----------
+    name : str
+        A key of SPECS.
+    pretrained : bool
+        False: random weights seeded by `seed` (torch's global generator is left as it was), the
+        untrained control a lesson's claim must fail on.
+    seed : int
+
+    Returns
+    -------
+    nn.Module
+        A bare network (no normalization; `ll.load_model` wraps it).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the trained weights are missing.
+    """
     if not pretrained:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -180,18 +254,56 @@ def _normalize(name: str, pixels: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def accuracy(net: nn.Module, name: str, split: str = "test") -> float:
-    """Fraction of the held-out split that `net` classifies correctly."""
+    """The fraction of a split of `name`'s data that `net` classifies correctly.
+
+    Parameters
+    ----------
+    net : nn.Module
+        A bare network (this function normalizes the pixels); it is put in eval mode.
+    name : str
+        A key of SPECS: whose data and normalization.
+    split : str
+        "test" (held out) or "train".
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
     x, y = _data(name, split)
     net.eval()
     pred = torch.cat([net(_normalize(name, xb)).argmax(1) for xb in x.split(500)])
     return float((pred == y).float().mean())
 
 
-def train(name: str, out: Path | None = None, seed: int | None = None, epochs: int | None = None, log=print,
-          on_epoch=None) -> float:
-    """Train course model `name` from scratch (Adam, one-cycle schedule), save its state dict to `out`
-    (default: the package's weights file) and return held-out accuracy. `on_epoch(epoch, net)` is
-    called before the first epoch (epoch 0) and after each one, with the net in eval mode."""
+def train(name: str, out: Path | None = None, seed: int | None = None, epochs: int | None = None,
+          log: Callable[[str], None] = print, on_epoch: Callable[[int, nn.Module], None] | None = None) -> float:
+    """Train course model `name` from scratch (Adam, one-cycle schedule) and save its weights.
+
+    Parameters
+    ----------
+    name : str
+        A key of SPECS.
+    out : Path, optional
+        Where to save the state dict (None: the package's weights file).
+    seed, epochs : int, optional
+        None: the model's Spec.
+    log : callable
+        Receives one line per epoch and a summary.
+    on_epoch : callable, optional
+        on_epoch(epoch, net), called before the first epoch (epoch 0) and after each one, with
+        the net in eval mode.
+
+    Returns
+    -------
+    float
+        Accuracy on the held-out test split.
+
+    Raises
+    ------
+    ValueError
+        If `name` is not a course model.
+    """
     if name not in SPECS:
         raise ValueError(f"course models are {', '.join(SPECS)}; got {name!r}")
     spec = SPECS[name]

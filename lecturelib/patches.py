@@ -2,22 +2,21 @@
 
 `receptive_field(model, layer)` follows one forward pass and applies, at every convolution and
 pooling call, the arithmetic of receptive fields (per axis, for kernel k, stride s, padding p,
-dilation d, with k' = d(k − 1) + 1):
+dilation d, with k' = d(k - 1) + 1):
 
-    size   r_out = r_in + (k' − 1)·j_in
-    stride j_out = j_in·s
-    centre c_out = c_in + ((k' − 1)/2 − p)·j_in      (centre of unit 0, in input pixels)
+    size   r_out = r_in + (k' - 1)*j_in
+    stride j_out = j_in*s
+    centre c_out = c_in + ((k' - 1)/2 - p)*j_in      (centre of unit 0, in input pixels)
 
 An explicit zero padding (F.pad, e.g. nn.ZeroPad2d before EfficientNet's stride-2 convolutions)
-moves the centre by the padding before the map: c_out = c_in − p_before·j_in. Element-wise
+moves the centre by the padding before the map: c_out = c_in - p_before*j_in. Element-wise
 operations (ReLU, batch norm, +, concatenation of branches as in SqueezeNet's Fire modules or
-GoogLeNet's Inception blocks) take the union of their inputs' fields. It works on the
-calls themselves (a TorchFunctionMode), so it needs no list of layer types and no model names.
+GoogLeNet's Inception blocks) take the union of their inputs' fields. It works on the calls
+themselves (a TorchFunctionMode), so it needs no list of layer types and no model names.
 
-`top_patches` scans a data set in batches with one forward hook and keeps, per channel, only the
-k strongest activations seen so far: memory does not grow with the number of images. The forward
-pass stops at the layer (nothing after it is needed), unless the layer's module runs more than
-once per forward.
+`top_patches` scans a data set in batches with one forward hook and keeps, per channel, only the k
+strongest activations seen so far: memory does not grow with the number of images. The forward pass
+stops at the layer (nothing after it is needed), unless the layer's module runs more than once.
 """
 from __future__ import annotations
 
@@ -39,9 +38,12 @@ __all__ = ["receptive_field", "empirical_receptive_field", "ReceptiveField", "to
 class ReceptiveField:
     """Receptive field of the units of one layer, in input pixels, per axis (rows, columns).
 
-    size    side of the field
-    stride  input pixels between neighbouring units
-    centre  centre of unit (0, 0), in pixel coordinates (pixel i spans [i, i + 1), centre i + 0.5)
+    Attributes
+    ----------
+    size, stride : (int, int)
+        Side of the field; input pixels between neighbouring units.
+    centre : (float, float)
+        Centre of unit (0, 0), in pixel coordinates (pixel i spans [i, i + 1), centre i + 0.5).
     """
 
     size: tuple
@@ -49,8 +51,8 @@ class ReceptiveField:
     centre: tuple
 
     def box(self, row: int, col: int) -> tuple[int, int, int, int]:
-        """(top, left, bottom, right) of unit (row, col)'s field, bottom/right exclusive. It may
-        reach outside the image: that part is padding."""
+        """(top, left, bottom, right) in input pixels of unit (row, col)'s field, bottom/right
+        exclusive. It may reach outside the image: that part is padding."""
         top = self.centre[0] + row * self.stride[0] - self.size[0] / 2
         left = self.centre[1] + col * self.stride[1] - self.size[1] / 2
         return round(top), round(left), round(top) + int(self.size[0]), round(left) + int(self.size[1])
@@ -138,14 +140,24 @@ class _Tracer(TorchFunctionMode):
 
 
 def _probe(model: Model, size: int | None, dtype) -> torch.Tensor:
-    """A 1×C×S×S zero input for `model` (S: `size`, default the model's input size, else 224)."""
+    """A 1 x C x S x S zero input for `model` (S: `size`, default the model's input size, else 224)."""
     size = size or model.input_size or 224
     return torch.zeros(1, model.channels, size, size, dtype=dtype, device=device_of(model))
 
 
 def receptive_field(model, layer: str, size: int | None = None) -> ReceptiveField:
-    """Analytic receptive field of the units of `layer` (see the module doc), from one forward
-    pass of a `size`×`size` input (default: the model's input size)."""
+    """Analytic receptive field of the units of `layer` (a map, N x C x H x W; see the module
+    doc), from one forward pass of a `size` x `size` px input (default: the model's input size).
+
+    Returns
+    -------
+    ReceptiveField
+
+    Raises
+    ------
+    ValueError
+        If the layer's output is not a map reached through convolutions and pooling.
+    """
     model = as_model(model)
     x = _probe(model, size, torch.float32)
     tracer = _Tracer(x)
@@ -161,11 +173,20 @@ def receptive_field(model, layer: str, size: int | None = None) -> ReceptiveFiel
 
 
 def empirical_receptive_field(model, layer: str, row: int, col: int, size: int | None = None) -> tuple:
-    """(top, left, bottom, right) of the input pixels on which unit (row, col) of `layer` depends,
-    from the support of its input gradient. Measured on a linear twin of the network (every ReLU
-    passes everything, every max pooling averages, conv weights made positive, float64), so that no
-    path is switched off or cancelled and the support is the whole field; ReLU6 passes everything
-    too, and batch norm's scales are made positive). The model is not changed."""
+    """(top, left, bottom, right), bottom/right exclusive, of the input pixels on which unit (row,
+    col) of `layer` depends: the support of its input gradient, a check of `receptive_field`.
+
+    The gradient is taken on a linear twin of the network (ReLU and ReLU6 pass everything, max
+    pooling averages, conv weights and batch-norm scales are made positive, float64), so no path
+    is switched off or cancelled and the support is the whole field. The model is not changed.
+
+    Raises
+    ------
+    RuntimeError
+        If the layer is not called in the forward pass.
+    ValueError
+        For a dilated max pooling (not supported).
+    """
     model = as_model(model)
     net = model.net
     x = (_probe(model, size, torch.float64) + 1).requires_grad_(True)
@@ -224,13 +245,18 @@ class _Linear(TorchFunctionMode):
 # ------------------------------------------------------------------------------------ top patches
 @dataclass
 class TopPatches:
-    """The k strongest activations of each channel of `layer` over a data set.
+    """What `top_patches` returns: the k strongest activations of each channel of `layer` over a
+    data set.
 
-    channels      the channels scanned
-    values        len(channels)×k activations, strongest first
-    image, row, col   len(channels)×k: which image, and where in the layer's map
-    field         the layer's `ReceptiveField`
-    images        the data set (to cut the crops from)
+    Attributes
+    ----------
+    channels : list of int
+        The channels scanned.
+    values, image, row, col : tensor, len(channels) x k
+        Activations, strongest first; which image, and where in the layer's map each occurred.
+    field : ReceptiveField
+    images : tensor or sequence
+        The data set (to cut the crops from).
     """
 
     layer: str
@@ -242,10 +268,17 @@ class TopPatches:
     field: ReceptiveField
     images: object
 
-    def crops(self, channel: int, clip: bool = False):
-        """The fields of `channel`'s top units, in normalized input space: a k×C×S×S tensor where
-        the part of a field outside its image is filled with 0 (the mean colour), or with
-        `clip=True` a list of the parts inside the image (smaller near borders)."""
+    def crops(self, channel: int, clip: bool = False) -> torch.Tensor | list[torch.Tensor]:
+        """The receptive fields of `channel`'s top units, cut from their images (the model's
+        normalized input): a k x C x S x S tensor (S: the field's size) where the part of a field
+        outside its image is 0 (the mean colour), or with `clip=True` a list of the parts inside
+        the image (smaller near borders).
+
+        Raises
+        ------
+        ValueError
+            If `channel` was not scanned.
+        """
         i = self.channels.index(channel)
         out = []
         for n, r, c in zip(self.image[i].tolist(), self.row[i].tolist(), self.col[i].tolist()):
@@ -265,17 +298,40 @@ def _item(images, n: int) -> torch.Tensor:
 
 def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: int = 32,
                 progress: bool | None = None, distinct: bool = False) -> TopPatches:
-    """Scan `images` (an N×C×H×W normalized tensor, or any sequence whose items are C×H×W
-    normalized tensors) and keep the k largest activations of each channel in `unit` (one index,
-    a list, or None for all) of `layer`, with the image and position where each occurred.
-    distinct=True keeps at most one position per image (its strongest), so the k patches come
-    from k different images: what to use when counting images. Ties are broken by image order,
-    then position, so results are deterministic."""
+    """Scan `images` and keep the k largest activations of each chosen channel of `layer` (a map),
+    with the image and position where each occurred (ties: the earlier image, then position).
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    images : tensor, N x C x H x W, or a sequence of C x H x W tensors
+        The model's normalized input.
+    unit : int or list of int, optional
+        The channels to keep (None: all).
+    k, batch_size : int
+        Activations kept per channel; images per forward pass.
+    progress : bool, optional
+        A progress bar (None: when there are more than 8 batches).
+    distinct : bool
+        Keep at most one position per image (its strongest), so the k patches come from k
+        different images: what to use when counting images.
+
+    Returns
+    -------
+    TopPatches
+
+    Raises
+    ------
+    ValueError
+        If k < 1 or there are no images.
+    IndexError
+        For a channel the layer does not have.
+    """
     model = as_model(model)
     net = model.net
     n = len(images)
     if k < 1 or n < 1:
-        raise ValueError(f"need k ≥ 1 and at least one image; got k={k}, {n} images")
+        raise ValueError(f"need k >= 1 and at least one image; got k={k}, {n} images")
     device = device_of(model)
     field = receptive_field(model, layer, size=_item(images, 0).shape[-1])
     best_v = best_i = channels = None
@@ -306,12 +362,12 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
                     if any(not 0 <= c < a.shape[1] for c in channels):
                         raise IndexError(f"{layer} has {a.shape[1]} channels; got {channels}")
                     hw = a.shape[2] * a.shape[3]
-                vals = a[:, channels].flatten(2)                                      # batch × channels × H·W
+                vals = a[:, channels].flatten(2)                                      # batch x channels x H*W
                 pos = torch.arange(hw, device=vals.device).expand_as(vals)
                 if distinct:   # each image offers only its strongest position
                     vals, pos = vals.max(2, keepdim=True)
                 idx = torch.arange(s, s + len(vals), device=vals.device).view(-1, 1, 1) * hw + pos
-                vals, idx = (t.transpose(0, 1).reshape(len(channels), -1) for t in (vals, idx))  # channels × rest
+                vals, idx = (t.transpose(0, 1).reshape(len(channels), -1) for t in (vals, idx))  # channels x rest
                 if best_v is not None:
                     vals, idx = torch.cat([best_v, vals], 1), torch.cat([best_i, idx], 1)
                 order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, :k]  # earlier wins a tie
@@ -324,10 +380,22 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
                       (best_i % w).cpu(), field, images)
 
 
-def sample_crops(model, size: int = 96, scales=(1.0, 0.5, 0.25), names=None) -> torch.Tensor:
-    """An offline data set for patch retrieval: square crops of side `size` (normalized, N×C×S×S)
-    cut from the sample images on a grid at several scales (crop side = scale × shorter side),
-    with half-overlapping positions."""
+def sample_crops(model, size: int = 96, scales: tuple[float, ...] = (1.0, 0.5, 0.25),
+                 names: list[str] | None = None) -> torch.Tensor:
+    """An offline data set for patch retrieval: square crops cut from the sample images `names`
+    (default: all) on a grid at several scales, with half-overlapping positions.
+
+    Parameters
+    ----------
+    size : int
+        Side in px of each crop after `model.preprocess`.
+    scales : sequence of float
+        Crop side before resizing = scale * the image's shorter side (at least `size`).
+
+    Returns
+    -------
+    tensor, N x C x S x S (the model's normalized input)
+    """
     from .images import load_image, sample_names
     model = as_model(model)
     out = []
@@ -343,10 +411,30 @@ def sample_crops(model, size: int = 96, scales=(1.0, 0.5, 0.25), names=None) -> 
     return torch.cat(out)
 
 
-def imagenette(model, n: int = 1000, size: int = 128, split: str = "val", root=None):
+def imagenette(model, n: int = 1000, size: int = 128, split: str = "val",
+               root: str | Path | None = None) -> tuple[torch.Tensor, list[str]]:
     """An online data set for patch retrieval: `n` images of Imagenette (10 ImageNet classes,
-    fast.ai), downloaded once (94 MB, checked against torchvision's MD5) into the lecturelib
-    cache, spread evenly over the split, preprocessed to `size`. Returns (N×C×S×S, class names)."""
+    fast.ai), downloaded once (checked against torchvision's MD5), spread evenly over the split.
+
+    Parameters
+    ----------
+    n, size : int
+        How many images (at most the split's size); their side in px after preprocessing.
+    split : str
+        "train" or "val".
+    root : str or Path, optional
+        Where the data set is kept (default: the lecturelib cache, `images.cache_dir()`).
+
+    Returns
+    -------
+    (tensor, list of str)
+        The images (N x C x S x S, the model's normalized input) and each one's class name.
+
+    Raises
+    ------
+    RuntimeError
+        If the data set is not there and cannot be downloaded.
+    """
     from torchvision.datasets import Imagenette
     from .images import cache_dir
     model = as_model(model)

@@ -1,6 +1,6 @@
-"""Plots for the course. Every function takes `ax=` (draws into it) and works in RGB.
+"""Plots for the course. Every function takes `ax=` (draws into it; default: a new figure) and works in RGB.
 
-Signed maps are drawn with a diverging colormap centred on zero (red +, blue −), so a sign is
+Signed maps are drawn with a diverging colormap centred on zero (red +, blue -), so a sign is
 never lost to min-max scaling; non-negative maps use "hot" from zero. When `model=` is given
 and its weights are untrained, the figure says so in red.
 """
@@ -17,9 +17,20 @@ __all__ = ["show", "heatmap", "overlay", "grid", "compare", "to_display", "mark_
 
 
 def to_display(img, model=None) -> np.ndarray:
-    """PIL image, H×W(×C) array or tensor → H×W×3 or H×W float array for imshow.
-    A C×H×W or 1×C×H×W tensor is taken as the model's normalized input when `model` is
-    given, else as pixels in [0, 1]."""
+    """An image as a float array of pixels in [0, 1] for imshow.
+
+    Parameters
+    ----------
+    img : PIL image, array or tensor
+        A PIL image or an H x W (x C) array (uint8 0..255, or floats in [0, 1]); or a
+        C x H x W or 1 x C x H x W tensor: the model's normalized input when `model` is given,
+        else pixels in [0, 1].
+    model : Model, optional
+
+    Returns
+    -------
+    ndarray, H x W x 3 (or x 4, or H x W for grey), clipped to [0, 1]
+    """
     if isinstance(img, torch.Tensor):
         t = img.detach().float().cpu()
         if model is not None:
@@ -35,8 +46,9 @@ def to_display(img, model=None) -> np.ndarray:
     return np.clip(a.astype(np.float32), 0, 1)
 
 
-def mark_untrained(ax, model) -> None:
-    """Write 'untrained weights' on `ax` if `model` has random weights."""
+def mark_untrained(ax: plt.Axes, model) -> None:
+    """Write 'untrained weights' in red on `ax` if `model` has random weights (`model.note`);
+    nothing for a trained model or None."""
     note = getattr(model, "note", "")
     if note:
         ax.text(0.5, 0.02, note, transform=ax.transAxes, ha="center", va="bottom", fontsize=8,
@@ -49,8 +61,22 @@ def _axes(ax):
     return ax
 
 
-def show(img, title: str | None = None, ax=None, model=None):
-    """Draw an image (see `to_display`). Returns the axes."""
+def show(img, title: str | None = None, ax: plt.Axes | None = None, model=None) -> plt.Axes:
+    """Draw an image, without axis ticks.
+
+    Parameters
+    ----------
+    img : PIL image, array or tensor
+        See `to_display` (with `model`: a tensor is the model's normalized input).
+    title : str, optional
+    ax : matplotlib Axes, optional
+    model : Model, optional
+        Also marks the figure when its weights are untrained.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
     ax = _axes(ax)
     a = to_display(img, model)
     ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1)
@@ -63,18 +89,41 @@ def show(img, title: str | None = None, ax=None, model=None):
 def _as_map(attr) -> np.ndarray:
     a = attr.detach().float().cpu().numpy() if isinstance(attr, torch.Tensor) else np.asarray(attr, dtype=np.float32)
     a = np.squeeze(a)
-    if a.ndim == 3:  # C×H×W attribution: keep the channel of largest magnitude, with its sign
+    if a.ndim == 3:  # C x H x W attribution: keep the channel of largest magnitude, with its sign
         idx = np.abs(a).argmax(0)
         a = np.take_along_axis(a, idx[None], 0)[0]
     if a.ndim != 2:
-        raise ValueError(f"a heat map must be H×W or C×H×W; got shape {np.shape(attr)}")
+        raise ValueError(f"a heat map must be H x W or C x H x W; got shape {np.shape(attr)}")
     return a
 
 
-def heatmap(attr, title: str | None = None, ax=None, signed: bool | None = None, cmap=None,
-            colorbar: bool = False, model=None):
-    """Draw an attribution map (H×W, C×H×W or 1×C×H×W; channels reduced by signed max-magnitude).
-    signed=None decides from the data: any negative value → diverging map centred on 0."""
+def heatmap(attr, title: str | None = None, ax: plt.Axes | None = None, signed: bool | None = None,
+            cmap: str | None = None, colorbar: bool = False, model=None) -> plt.Axes:
+    """Draw an attribution map on a scale symmetric around 0 (signed) or from 0 (non-negative).
+
+    Parameters
+    ----------
+    attr : tensor or array, H x W, C x H x W or 1 x C x H x W
+        Channels are reduced to the value of largest magnitude, with its sign.
+    title : str, optional
+    ax : matplotlib Axes, optional
+    signed : bool, optional
+        True: diverging map centred on 0 ("bwr"); False: "hot" from 0. None: signed if any
+        value is negative.
+    cmap : str, optional
+    colorbar : bool
+    model : Model, optional
+        Marks the figure when its weights are untrained.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        For a map of another shape.
+    """
     ax = _axes(ax)
     a = _as_map(attr)
     signed = bool((a < 0).any()) if signed is None else signed
@@ -88,9 +137,34 @@ def heatmap(attr, title: str | None = None, ax=None, signed: bool | None = None,
     return ax
 
 
-def overlay(img, attr, title: str | None = None, ax=None, alpha: float = 0.6, cmap: str = "jet", model=None):
+def overlay(img, attr, title: str | None = None, ax: plt.Axes | None = None, alpha: float = 0.6,
+            cmap: str = "jet", model=None) -> plt.Axes:
     """An image with a non-negative map (e.g. Grad-CAM) laid over it, resized to the image. Opacity
-    grows with the map's value, so where the map is zero the image shows unchanged."""
+    grows with the map's value, so where the map is zero the image shows unchanged.
+
+    Parameters
+    ----------
+    img : PIL image, array or tensor
+        See `to_display`.
+    attr : tensor or array, H x W or C x H x W
+        Negative values count as 0; scaled so its maximum is 1.
+    title : str, optional
+    ax : matplotlib Axes, optional
+    alpha : float
+        Opacity where the map is largest, in [0, 1].
+    cmap : str
+    model : Model, optional
+        Reads a tensor `img` as its normalized input; marks untrained weights.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        For a map of another shape.
+    """
     ax = _axes(ax)
     a = to_display(img, model)
     m = _as_map(attr)
@@ -108,9 +182,26 @@ def overlay(img, attr, title: str | None = None, ax=None, alpha: float = 0.6, cm
     return ax
 
 
-def grid(images, titles=None, ncols: int | None = None, size: float = 2.0, suptitle: str | None = None,
-         model=None, maps: bool = False):
-    """Many images (or maps, if `maps`) in a grid. Returns the figure."""
+def grid(images, titles: list[str] | None = None, ncols: int | None = None, size: float = 2.0,
+         suptitle: str | None = None, model=None, maps: bool = False) -> plt.Figure:
+    """Many images (or maps, if `maps`) in a grid, drawn with `show` (or `heatmap`).
+
+    Parameters
+    ----------
+    images : sequence
+        Images as `show` takes them (or maps as `heatmap` takes them).
+    titles : list of str, optional
+    ncols, size : int (default: up to 8), float
+        Columns, and the side of each panel in inches.
+    suptitle : str, optional
+    model : Model, optional
+        Reads tensors as its normalized input; marks untrained weights.
+    maps : bool
+
+    Returns
+    -------
+    matplotlib Figure
+    """
     images = list(images)
     n = len(images)
     ncols = ncols or min(n, 8)
@@ -128,9 +219,25 @@ def grid(images, titles=None, ncols: int | None = None, size: float = 2.0, supti
     return fig
 
 
-def compare(panels: dict, size: float = 2.6, model=None, suptitle: str | None = None):
-    """One row of titled panels: {title: image or map}. Images: PIL images, H×W×3 arrays, and 3×H×W
-    pixel tensors in [0, 1] (a normalized tensor: pass model.deprocess(x)). Maps: everything 2-D."""
+def compare(panels: dict, size: float = 2.6, model=None, suptitle: str | None = None) -> plt.Figure:
+    """One row of titled panels, images and maps side by side.
+
+    Parameters
+    ----------
+    panels : dict
+        {title: image or map}. Images: PIL images, H x W x 3 arrays, and 3 x H x W tensors of
+        pixels in [0, 1] (for the model's normalized input pass model.deprocess(x)). Maps:
+        everything 2-D, drawn with `heatmap`.
+    size : float
+        Side of each panel in inches.
+    model : Model, optional
+        Marks untrained weights (it does not read the panels).
+    suptitle : str, optional
+
+    Returns
+    -------
+    matplotlib Figure
+    """
     fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size + 0.3), squeeze=False)
     for ax, (title, p) in zip(axes[0], panels.items()):
         shape = np.shape(p) if isinstance(p, (torch.Tensor, np.ndarray)) else None
@@ -145,23 +252,50 @@ def compare(panels: dict, size: float = 2.6, model=None, suptitle: str | None = 
 
 
 def kernel_image(kernel: torch.Tensor) -> np.ndarray:
-    """A kernel that reads the image (C×k×k) as a k×k(×C) picture, min-max scaled to [0, 1]."""
+    """A kernel that reads the image (C x k x k) as a k x k (x C) picture, min-max scaled to [0, 1]."""
     k = kernel.detach().float().cpu()
     k = (k - k.min()) / (k.max() - k.min() + 1e-12)
     return k.permute(1, 2, 0).squeeze(-1).numpy()
 
 
 def filters(layer, n: int | None = 64, ncols: int = 8, size: float = 0.9, in_channel: int = 0, title: str | None = None,
-            model=None):
-    """The kernels of a conv layer (an nn.Conv2d or its weight tensor, out×in×k×k) as a grid.
+            model=None) -> plt.Figure:
+    """The kernels of a conv layer as a grid.
 
     With 3 input channels each kernel is an RGB image, min-max scaled on its own to [0, 1] (a
     kernel's contrast, not its strength, is shown). Otherwise the slice for input channel
-    `in_channel` is drawn signed (blue −, red +), each on its own symmetric scale. The title says which."""
+    `in_channel` is drawn signed (blue -, red +), each on its own symmetric scale. The title says which.
+
+    Parameters
+    ----------
+    layer : nn.Conv2d or tensor
+        The layer, or its weights (out x in x k x k).
+    n : int, optional
+        The first n kernels (None or 0: all).
+    ncols, size : int, float
+        Columns, and the side of each kernel's panel in inches.
+    in_channel : int
+        Which input channel to draw when there are not 3.
+    title : str, optional
+        Instead of the one that says how the kernels are scaled.
+    model : Model, optional
+        Marks untrained weights.
+
+    Returns
+    -------
+    matplotlib Figure
+
+    Raises
+    ------
+    ValueError
+        If the weights are not 4-D.
+    IndexError
+        If `in_channel` is not an input channel.
+    """
     w = layer.weight if hasattr(layer, "weight") else layer
     w = w.detach().float().cpu()
     if w.ndim != 4:
-        raise ValueError(f"expected conv weights out×in×k×k; got shape {tuple(w.shape)}")
+        raise ValueError(f"expected conv weights out x in x k x k; got shape {tuple(w.shape)}")
     w = w[:n] if n else w
     rgb = w.shape[1] == 3
     if not rgb and not 0 <= in_channel < w.shape[1]:
@@ -186,9 +320,25 @@ def filters(layer, n: int | None = 64, ncols: int = 8, size: float = 0.9, in_cha
     return fig
 
 
-def feature_maps(maps, titles=None, ncols: int = 8, size: float = 1.3, suptitle: str | None = None, model=None):
-    """Activation maps (a C×H×W or 1×C×H×W tensor, or a list of H×W maps) in a grid, each on its
-    own scale from 0 (black) to its maximum: where in the image each channel fires."""
+def feature_maps(maps, titles: list[str] | None = None, ncols: int = 8, size: float = 1.3,
+                 suptitle: str | None = None, model=None) -> plt.Figure:
+    """Activation maps in a grid, each on its own grey scale from 0 (black; lower if it has
+    negative values) to its maximum: where in the image each channel fires.
+
+    Parameters
+    ----------
+    maps : tensor, C x H x W or 1 x C x H x W, or a list of H x W tensors
+    titles : list of str, optional
+    ncols, size : int, float
+        Columns, and the side of each panel in inches.
+    suptitle : str, optional
+    model : Model, optional
+        Marks untrained weights.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
     maps = list(maps[0] if isinstance(maps, torch.Tensor) and maps.ndim == 4 else maps)
     n = len(maps)
     nrows = math.ceil(n / ncols)
@@ -207,10 +357,27 @@ def feature_maps(maps, titles=None, ncols: int = 8, size: float = 1.3, suptitle:
     return fig
 
 
-def patches(result, model, channels=None, size: float = 1.0, k: int | None = None):
+def patches(result, model, channels: list[int] | None = None, size: float = 1.0, k: int | None = None) -> plt.Figure:
     """Girshick-style grid: one row per channel of a `top_patches` result, its strongest crops
     left to right, each titled with its activation. Each crop is the unit's receptive field cut
-    to the image (a deep unit's field can be larger than the image)."""
+    to the image (a deep unit's field can be larger than the image).
+
+    Parameters
+    ----------
+    result : TopPatches
+    model : Model
+        The model it was computed with (its `deprocess` draws the crops).
+    channels : list of int, optional
+        Rows (default: the first 6 channels of the result).
+    size : float
+        Side of each panel in inches.
+    k : int, optional
+        Crops per row (default: all that were kept).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
     channels = result.channels[:6] if channels is None else list(channels)
     k = k or result.values.shape[1]
     fig, axes = plt.subplots(len(channels), k, figsize=(size * k, size * len(channels) + 0.4), squeeze=False)
@@ -232,15 +399,40 @@ def patches(result, model, channels=None, size: float = 1.0, k: int | None = Non
     return fig
 
 
-def embedding(points, images=None, labels=None, ax=None, zoom: float = 0.4, title: str | None = None, model=None,
-              thumbnails: int = 200):
-    """A 2-D embedding (N×2, e.g. t-SNE or PCA of features) as a scatter coloured by `labels`, with
-    up to `thumbnails` images (N×C×H×W normalized with `model`, or pixel arrays) drawn at their points."""
+def embedding(points, images=None, labels=None, ax: plt.Axes | None = None, zoom: float = 0.4,
+              title: str | None = None, model=None, thumbnails: int = 200) -> plt.Axes:
+    """A 2-D embedding as a scatter coloured by `labels`, with thumbnails of images at their points.
+
+    Parameters
+    ----------
+    points : tensor or array, N x 2
+        E.g. t-SNE or PCA of `features`.
+    images : tensor, N x C x H x W, or a sequence of pixel arrays, optional
+        A tensor is read as `model`'s normalized input when `model` is given.
+    labels : sequence of int, optional
+        One per point (a legend when there are at most 20 distinct ones).
+    ax : matplotlib Axes, optional
+    zoom : float
+    title : str, optional
+    model : Model, optional
+        Reads `images`; marks untrained weights.
+    thumbnails : int
+        At most about this many thumbnails (every (N // thumbnails)-th image).
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        If `points` is not N x 2.
+    """
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
     ax = _axes(ax)
     p = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=np.float32)
     if p.ndim != 2 or p.shape[1] != 2:
-        raise ValueError(f"points must be N×2; got shape {p.shape}")
+        raise ValueError(f"points must be N x 2; got shape {p.shape}")
     lab = None if labels is None else np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     sc = ax.scatter(p[:, 0], p[:, 1], s=8, **({} if lab is None else dict(c=lab, cmap="tab10")))
     if lab is not None and len(np.unique(lab)) <= 20:

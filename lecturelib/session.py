@@ -16,9 +16,26 @@ def setup(seed: int = 0, plots: bool = True) -> torch.device:
     """Prepare a notebook session and return the device to use.
 
     Seeds Python, NumPy and torch; sets torch's CPU threads to `available_cpus()` and flushes
-    subnormal floats to zero;
-    sets readable matplotlib defaults (if `plots`); prints one line saying the device,
-    whether ImageNet weights for the default model are available, and quick mode."""
+    subnormal floats to zero; sets readable matplotlib defaults (if `plots`); prints one line
+    saying the device, whether ImageNet weights for the default model are available, and quick mode.
+
+    Parameters
+    ----------
+    seed : int
+        For `seed_everything`.
+    plots : bool
+        Set matplotlib's defaults (dpi, nearest-neighbour images, title size, figure size).
+
+    Returns
+    -------
+    torch.device
+        `default_device()`.
+
+    Raises
+    ------
+    ValueError, RuntimeError
+        From `default_device` when LECTURELIB_DEVICE is not usable.
+    """
     seed_everything(seed)
     threads = available_cpus()
     torch.set_num_threads(threads)

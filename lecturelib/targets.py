@@ -31,28 +31,68 @@ _FORM = "a unit target is 'layer:channel' or 'layer:channel:row:col'"
 
 @dataclass(frozen=True)
 class Unit:
-    """Channel `channel` of layer `layer`; with `row` and `col`, the single neuron there."""
+    """Channel `channel` of layer `layer`; with `row` and `col`, the single neuron there.
+
+    Parameters
+    ----------
+    layer : str
+        A dotted layer name, e.g. "features.12".
+    channel : int
+    row, col : int, optional
+        The neuron's position in the layer's map (None: the whole channel).
+    """
     layer: str
     channel: int
     row: int | None = None
     col: int | None = None
 
     def value(self, a: torch.Tensor) -> torch.Tensor:
-        """N values from the layer's N×C×H×W activation: the channel's mean over its positions
-        (the one spatial reduction of the course), or the neuron's activation."""
+        """The unit's value for each image: the channel's mean over its positions (the one spatial
+        reduction of the course), or the neuron's activation.
+
+        Parameters
+        ----------
+        a : tensor, N x C x H x W
+            The layer's activation.
+
+        Returns
+        -------
+        tensor of N values
+
+        Raises
+        ------
+        IndexError
+            If the channel or the neuron is outside the layer's output.
+        """
         if a.ndim != 4 or not 0 <= self.channel < a.shape[1]:
             raise IndexError(f"{self.layer} has {a.shape[1] if a.ndim > 1 else 0} channels (output shape {tuple(a.shape)}); "
                              f"channel {self.channel} is not one of them")
         if self.row is None:
             return a[:, self.channel].mean(dim=(1, 2))
         if not (0 <= self.row < a.shape[2] and 0 <= self.col < a.shape[3]):
-            raise IndexError(f"{self.layer} is {a.shape[2]}×{a.shape[3]}; neuron ({self.row}, {self.col}) is outside it")
+            raise IndexError(f"{self.layer} is {a.shape[2]} x {a.shape[3]}; neuron ({self.row}, {self.col}) is outside it")
         return a[:, self.channel, self.row, self.col]
 
 
 def unit(model, target) -> Unit | None:
-    """The `Unit` a 'layer:channel[:row:col]' target names (a Unit passes through), or None for any
-    other form. An unknown layer raises here, with the closest names."""
+    """The `Unit` a 'layer:channel[:row:col]' target names, or None for any other form.
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    target : any target form, or a Unit (returned as it is)
+
+    Returns
+    -------
+    Unit or None
+
+    Raises
+    ------
+    KeyError
+        For an unknown layer (the message lists the closest names).
+    ValueError
+        If the string is not 'layer:channel' or 'layer:channel:row:col' with whole numbers.
+    """
     if isinstance(target, Unit):
         return target
     if not isinstance(target, str) or ":" not in target:
@@ -78,8 +118,27 @@ def _each(target, n: int) -> list:
 
 
 def resolve(model, target, n: int) -> Unit | list:
-    """`target` read once, for a batch of `n` images: a `Unit`, or one class index per image (None
-    where it is that image's predicted class, which only the scores can tell: see `indices`)."""
+    """`target` read once, for a batch of `n` images.
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    target : int, str, None, a list of them, or a unit
+        Any form of the module docstring.
+    n : int
+        The number of images.
+
+    Returns
+    -------
+    Unit or list
+        A `Unit`, or one class index per image (None where it is that image's predicted class,
+        which only the scores can tell: see `indices`).
+
+    Raises
+    ------
+    ValueError
+        If a list of targets does not hold `n` of them.
+    """
     model = as_model(model)
     u = unit(model, target)
     if u is not None:
@@ -88,8 +147,27 @@ def resolve(model, target, n: int) -> Unit | list:
 
 
 def indices(classes, logits: torch.Tensor) -> torch.Tensor:
-    """One class index per row of the N×classes `logits`, from resolved classes: one index (or None)
-    for every row, or one per row; None picks that row's top class."""
+    """One class index per row of the N x classes `logits`, from resolved classes.
+
+    Parameters
+    ----------
+    classes : int, None, or a list of them
+        One index (or None) for every row, or one per row; None picks that row's top class.
+    logits : tensor, N x classes
+
+    Returns
+    -------
+    tensor of N ints
+
+    Raises
+    ------
+    TypeError
+        If a class is still a name or a unit (resolve it first).
+    IndexError
+        If an index is outside the model's classes.
+    ValueError
+        If a list does not hold one class per row.
+    """
     if classes is None:
         return logits.argmax(1)
     chosen, size = _each(classes, logits.shape[0]), logits.shape[1]
@@ -102,17 +180,73 @@ def indices(classes, logits: torch.Tensor) -> torch.Tensor:
     return torch.tensor(out, device=logits.device)
 
 
+def classes_only(resolved, target, method: str) -> list:
+    """`resolved` when it holds classes; a unit is refused with a message that names `method`.
+
+    Parameters
+    ----------
+    resolved : Unit or list
+        What `resolve` or `per_image` gave for `target`.
+    target
+        The target as it was given (for the message).
+    method : str
+        The method that needs a class (for the message).
+
+    Returns
+    -------
+    list
+        `resolved`, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If `resolved` is a unit.
+    """
+    if isinstance(resolved, Unit) or (isinstance(resolved, list) and resolved and isinstance(resolved[0], Unit)):
+        raise ValueError(f"{method} needs a class (an index or a name), not a unit of a layer; got {target!r} "
+                         f"(units are for the gradient methods and ll.optimize_image)")
+    return resolved
+
+
 def class_indices(model, target, logits: torch.Tensor) -> torch.Tensor:
-    """One class index per row of the N×classes `logits`, from a target in any class form."""
-    classes = resolve(model, target, logits.shape[0])
-    if isinstance(classes, Unit):
-        raise ValueError(f"{target!r} names a unit of a layer, not a class")
-    return indices(classes, logits)
+    """One class index per row of the N x classes `logits`, from a target in any class form.
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    target : int, str, None, or a list of them
+        A class form of the module docstring (not a unit).
+    logits : tensor, N x classes
+
+    Returns
+    -------
+    tensor of N ints
+
+    Raises
+    ------
+    ValueError
+        For a unit target.
+    """
+    return indices(classes_only(resolve(model, target, logits.shape[0]), target, "a class score"), logits)
 
 
 def per_image(model, x: torch.Tensor, target) -> list:
-    """`target` resolved once on the clean batch `x`: one class index per image (None becomes the
-    image's predicted class), or the `Unit` once per image. What `attribution.score` takes."""
+    """`target` resolved once on the clean batch `x`, as `attribution.score` takes it.
+
+    Noisy or interpolated copies of an image then all explain the same class.
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    x : tensor, N x C x H x W, the model's normalized input
+    target : any form of the module docstring
+
+    Returns
+    -------
+    list
+        One class index per image (None becomes the image's predicted class), or the `Unit`
+        once per image.
+    """
     model = as_model(model)
     resolved = resolve(model, target, len(x))
     if isinstance(resolved, Unit):

@@ -41,6 +41,13 @@ def settings():
                                                                                    steps=9, progress=False, **prior),
         "06 fourier + sgd_l2 (shapes)": lambda: ll.maximize_activation(shapes, "4:3:5:5", steps=3, param="fourier",
                                                                        progress=False),
+        "06 phase + robust transforms (lite0, 64 px)": lambda: ll.optimize_image(
+            lite, "tarantula", param="phase", steps=4, size=64, transforms=ll.transforms.robust_transforms(),
+            progress=False),
+        # crashed before the loop's split (the rescaled step on a 5-D spectrum): new, nothing to compare with
+        "06 list of classes, Fourier + robust, sgd_l2 (shapes)": lambda: ll.visualize_class(
+            shapes, [0, 1, 2], param="fourier", steps=3, transforms=ll.transforms.robust_transforms(4),
+            progress=False),
         "07 invert (Adam, lr_end, TV)": lambda: ll.invert(shapes, x[:2], "4", steps=12, progress=False),
         "07 invert alpha-norm + L2 + lbfgs": lambda: ll.invert(shapes, x[:1], "1", steps=5, alpha_norm=1e-3, l2=1e-3,
                                                                optimizer="lbfgs", lr=0.5, lr_end=None, progress=False),
@@ -79,7 +86,13 @@ def run() -> dict:
     torch.set_num_threads(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return {name: flatten(thunk()) for name, thunk in settings().items()}
+        out = {}
+        for name, thunk in settings().items():
+            try:
+                out[name] = flatten(thunk())
+            except Exception as e:   # a setting this version cannot run: recorded as its error
+                out[name] = {"error": repr(e)}
+        return out
 
 
 def main(mode: str, path: str) -> int:
@@ -90,7 +103,10 @@ def main(mode: str, path: str) -> int:
         return 0
     before, bad = torch.load(path), 0
     for name, fields in results.items():
-        old = before[name]
+        old = before.get(name, {"error": "not recorded"})
+        if "error" in old or "error" in fields:
+            print(f"new  {name}: before {old.get('error', 'ran')}, now {fields.get('error', 'runs')}")
+            continue
         same = set(old) == set(fields) and all(torch.equal(old[k], fields[k]) for k in fields)
         bad += not same
         diff = "" if same else " DIFFERENT: " + ", ".join(

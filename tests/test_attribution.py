@@ -186,7 +186,7 @@ def test_warns_where_the_rule_cannot_apply():
 def test_bad_input_errors():
     net = linear_net()
     x = torch.randn(1, 3, 6, 6)
-    with pytest.raises(ValueError, match="N×C×H×W"):
+    with pytest.raises(ValueError, match="N x C x H x W"):
         at.saliency(net, x[0], 0)
     with pytest.raises(IndexError, match="0..2"):
         at.saliency(net, x, 3)

@@ -17,7 +17,7 @@ import torch
 import lecturelib as ll
 from lecturelib import attribution as at
 from lecturelib.coursemodels import digits_data, shapes_data
-from lecturelib.optimize import gram
+from lecturelib.objectives import gram
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["trained", "untrained-control"])

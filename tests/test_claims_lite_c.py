@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import lecturelib as ll
-from lecturelib import optimize as op
+from lecturelib import objectives as ob, styletransfer as st, transforms as tr
 
 LITE0 = "efficientnet_lite0"
 ATTACKS = {"chelsea": "ostrich", "coffee": "goldfish", "camera": "tarantula", "grace_hopper": "hourglass",
@@ -86,7 +86,7 @@ def test_08_dream_at_a_high_layer_grows_it_and_the_judge_sees_dogs(lite0, judge,
 def test_09_style_settings_exist_for_any_network(name):
     model = ll.load_model(name, device="cpu")
     size = 192 if name == LITE0 else 32
-    s = op.style_settings(model, size)
+    s = st.style_settings(model, size)
     order = model.layer_names()
     assert [order.index(n) for n in s["style_layers"]] == sorted(order.index(n) for n in s["style_layers"])
     assert len(s["style_weights"]) == len(s["style_layers"]) >= 2 and s["content_layer"] in order
@@ -103,18 +103,18 @@ def test_09_smoothing_settings_scale_to_each_layer(squeezenet):
     (k × the layer's std on the probe, or k itself with relative=False), and weights each term on
     the smoothed probe codes; a network with published settings then uses the depth rule too."""
     model = ll.load_model("shapes", device="cpu")
-    plain, s = op.style_settings(model, 32), op.style_settings(model, 32, smoothing=3.0)
+    plain, s = st.style_settings(model, 32), st.style_settings(model, 32, smoothing=3.0)
     assert "temperatures" not in plain and s["style_layers"] == plain["style_layers"]
     assert set(s["temperatures"]) == {*s["style_layers"][1:], s["content_layer"]}
-    probe = op._blur(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), 2.0)
-    codes = op._codes(model, model.normalize(probe), s["temperatures"])
+    probe = tr.blur(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), 2.0)
+    codes = ob.codes(model, model.normalize(probe), s["temperatures"])
     assert all(abs(t - 3 * float(codes[k].std())) < 1e-6 * t for k, t in s["temperatures"].items())
     k = s["style_layers"][1]
-    assert s["style_weights"][1] == pytest.approx(1 / float(op.gram(op.smooth(codes[k], s["temperatures"][k])).pow(2).sum() / 4))
-    assert set(op.style_settings(model, 32, smoothing=1.0, relative=False)["temperatures"].values()) == {1.0}
-    assert "temperatures" in op.style_settings(squeezenet, smoothing=1.0, relative=False)
+    assert s["style_weights"][1] == pytest.approx(1 / float(ob.gram(ob.smooth(codes[k], s["temperatures"][k])).pow(2).sum() / 4))
+    assert set(st.style_settings(model, 32, smoothing=1.0, relative=False)["temperatures"].values()) == {1.0}
+    assert "temperatures" in st.style_settings(squeezenet, smoothing=1.0, relative=False)
     with pytest.raises(ValueError, match="neither style layers"):   # a misspelt layer is not silently ignored
         ll.style_transfer(model, None, "chelsea", steps=1, progress=False, **dict(s, temperatures={"nope": 1.0}))
 
 def test_09_published_settings_are_kept(squeezenet):
-    assert op.style_settings(squeezenet) == op.STYLE_SETTINGS["squeezenet1_1"]  # its published size is 192
+    assert st.style_settings(squeezenet) == st.STYLE_SETTINGS["squeezenet1_1"]  # its published size is 192

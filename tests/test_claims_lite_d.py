@@ -7,17 +7,17 @@ these tests were written (2 cores, torch 2.x CPU).
 import torch
 
 import lecturelib as ll
-from lecturelib.bench import RECOGNITION_CLASSES, recognition_settings
+from lecturelib.featurevis import FINAL, RECOGNITION_CLASSES, class_settings
 
 
 def _ranks(model, judge, classes, **setting) -> list[int]:
-    """The judge's rank (1 = its top class) of each class, in that class's visualization by `model`."""
+    """The judge's rank (1 = its top class) of each class, in that class's visualization by `model`
+    (one class at a time, as `ll.bench.recognition_rows` makes them)."""
     ranks = []
     for name in classes:
         c = model.class_index(name)
         x = ll.visualize_class(model, c, progress=False, **setting).image
-        p = ll.evaluation.judge_probabilities(judge, model, x)[0]
-        ranks.append(int((p > p[c]).sum()) + 1)
+        ranks.append(int(ll.evaluation.verdict(judge, model, x, c)["rank"][0]))
     return ranks
 
 
@@ -26,12 +26,12 @@ def test_06_final_setting_is_recognized_by_an_independent_network(lite0, judge, 
     the ten classes fixed before tuning: Lite2 ranks at least 8 in its top 5. Without a prior the
     same test fails: the pictures fool only their maker. An untrained Lite0 under the final setting
     makes pictures of nothing (0 of 5 measured; three are checked, for time)."""
-    settings = recognition_settings()
-    final = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings["Fourier + robust transforms, Adam 128"])
+    settings = class_settings(lite0)
+    final = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings[FINAL])
     assert sum(r <= 5 for r in final) >= 8, final
     bare = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings["no prior"])
     assert sum(r <= 5 for r in bare) <= 2, bare
-    on_control = _ranks(control, judge, RECOGNITION_CLASSES[:3], **settings["Fourier + robust transforms, Adam 128"])
+    on_control = _ranks(control, judge, RECOGNITION_CLASSES[:3], **settings[FINAL])
     assert sum(r <= 5 for r in on_control) == 0, on_control
 
 
@@ -42,7 +42,7 @@ def _p_cat_from_middle_block(model, judge) -> float:
     """Notebook 07 section 2: chelsea at 192 px rebuilt from the middle block's code (`_blocks.7`,
     TV ×10 of CS231n's weight in pixel units); the judge's probability of a cat."""
     x0 = model.preprocess("chelsea", 192)
-    r = ll.invert(model, x0, "_blocks.7", steps=200, tv=10 * 2e-2 / ll.optimize.PUBLISHED_STD ** 2, progress=False)
+    r = ll.invert(model, x0, "_blocks.7", steps=200, tv=10 * 2e-2 / ll.objectives.PUBLISHED_STD ** 2, progress=False)
     return float(ll.evaluation.judge_probabilities(judge, model, r.image)[0, CATS].sum())
 
 
@@ -57,12 +57,12 @@ def _style_transfer_claim(model, judge, **smoothing) -> tuple[float, torch.Tenso
     (of the smoothed features, with `smoothing`) from the content photo to the result, and the
     judge's probabilities for the result."""
     style_img = ll.load_image("immunohistochemistry")
-    settings = ll.optimize.style_settings(model, 192, **smoothing)
+    settings = ll.styletransfer.style_settings(model, 192, **smoothing)
     result = ll.style_transfer(model, "chelsea", style_img, steps=200, progress=False, **settings)
     layers, temps = list(settings["style_layers"]), settings.get("temperatures", {})
     with torch.no_grad(), ll.capture(model, layers) as rec:
         model(model.preprocess(style_img, 192))
-    style_loss = -sum(w * ll.optimize.style(k, ll.optimize.gram(ll.optimize.smooth(rec[k], temps.get(k))), temps.get(k))
+    style_loss = -sum(w * ll.objectives.style(k, ll.objectives.gram(ll.objectives.smooth(rec[k], temps.get(k))), temps.get(k))
                       for k, w in zip(layers, settings["style_weights"]))
 
     def loss(x):   # the style part of the objective, against the style image's Gram matrices

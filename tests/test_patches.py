@@ -99,7 +99,7 @@ def test_top_patches_bad_input(shapes_model):
     x = shapes_model.normalize(shapes_data(4, seed=0)[0])
     with pytest.raises(IndexError, match="64 channels"):
         ll.top_patches(shapes_model, x, "8", unit=64)
-    with pytest.raises(ValueError, match="k ≥ 1"):
+    with pytest.raises(ValueError, match="k >= 1"):
         ll.top_patches(shapes_model, x, "8", k=0)
 
 

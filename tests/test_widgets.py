@@ -44,13 +44,23 @@ def test_explorers_react_and_leave_no_hooks(shapes_model, squeezenet, images):
 
 
 def test_explorers_take_a_bare_module_like_every_method(shapes_model, images):
-    """A widget converts its model at the door (ll.models.as_model), as the methods do."""
+    """Every widget converts its model at the door (ll.models.as_model), as the methods do; a bare
+    module has no input size, so the visualization explorer is told one (as optimize_image is)."""
     net = shapes_model.net
     for box in (ll.widgets.feature_explorer(net, images[:1], ["4", "8"]),
                 ll.widgets.attribution_explorer(net, images[:1], ["4", "8"]),
-                ll.widgets.occlusion_probe(net, images[:1], 0, window=8)):
-        assert any(isinstance(w, W.Output) for w in controls(box))
+                ll.widgets.occlusion_probe(net, images[:1], 0, window=8),
+                ll.widgets.patch_explorer(net, images, ["4", "9"], k=3),
+                ll.widgets.visualization_explorer(net, "2", steps=3, size=32),
+                ll.widgets.dream_explorer(net, images[:1], ["4", "7"], octaves=1, steps=1)):
+        outputs = [w for w in controls(box) if isinstance(w, W.Output)]
+        assert outputs and all("Error" not in str(o.outputs) for o in outputs), outputs[0].outputs
+        for w in controls(box):
+            if isinstance(w, W.Button):
+                w.click()
     assert ll.hook_count(net) == 0
+    import matplotlib.pyplot as plt
+    plt.close("all")
 
 
 def test_cell_explorer_recolours_on_every_control():

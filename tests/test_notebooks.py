@@ -1,14 +1,17 @@
-"""Every exercise runs: each notebook's solutions are executed after the notebook itself.
+"""Every notebook runs, once: top to bottom in a fresh kernel, then each of its exercises' solutions.
 
-A notebook ends with a markdown cell holding "## Exercises" (numbered questions) and, folded in
-<details><summary>Solutions</summary>, numbered answers. An answer that involves running something
-carries its code as a fenced ```python block next to the prose, written to run in the notebook's
-namespace after all of its cells ran, with `ll.param(full, quick=small)` for sizes and steps.
+This is `make test`'s only execution of the notebooks (nbval in lax mode would run the same cells
+a second time and check nothing more). A notebook ends with a markdown cell holding "## Exercises"
+(numbered questions) and, folded in <details><summary>Solutions</summary>, numbered answers. An
+answer that involves running something carries its code as a fenced ```python block next to the
+prose, written to run in the notebook's namespace after all of its cells ran, with
+`ll.param(full, quick=small)` for sizes and steps.
 
-test_exercise_solutions_run executes each notebook top to bottom in a fresh kernel, the way nbval
-does (`--nbval-current-env`: this Python; LECTURELIB_QUICK=1, LECTURELIB_ALLOW_UNTRAINED=1 and
-MPLBACKEND=Agg from tests/conftest.py; working directory notebooks/), then runs every solution block
-in that kernel, and fails naming the notebook, the exercise and the error.
+test_notebook_runs_then_its_exercises executes each notebook in a fresh kernel of this Python (nbval's
+current-env kernel; LECTURELIB_QUICK=1, LECTURELIB_ALLOW_UNTRAINED=1 and MPLBACKEND=Agg from
+tests/conftest.py; working directory notebooks/): a failing cell fails the test naming the cell;
+then it runs every solution block in that kernel, and fails naming the notebook, the exercise and
+the error.
 
 test_every_exercise_has_its_code is the cheap static check: every numbered question has an answer,
 and every answer has a code block unless the question is listed in CONCEPTUAL below (answered by an
@@ -99,7 +102,7 @@ def test_every_exercise_has_its_code(nb_path):
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_exercise_solutions_run(nb_path):
+def test_notebook_runs_then_its_exercises(nb_path):
     import nbformat
     from jupyter_client import AsyncKernelManager
     from nbclient import NotebookClient
