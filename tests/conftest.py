@@ -6,6 +6,9 @@ import tempfile
 
 import pytest
 
+# The plain helpers of the lecture claim files (tests/claims_helpers.py) assert too: rewrite them as tests.
+pytest.register_assert_rewrite("claims_helpers")
+
 # Set before any notebook kernel starts (kernels inherit this environment).
 os.environ.setdefault("LECTURELIB_QUICK", "1")
 os.environ.setdefault("LECTURELIB_ALLOW_UNTRAINED", "1")
@@ -71,3 +74,38 @@ def control():
 def judge():
     import lecturelib as ll
     return ll.load_model("efficientnet_lite2", device="cpu")
+
+
+# Lectures 04, 04b and 05 take Lite0 and its control on the default device instead (their files
+# override `lite0` and `control` with these), so that `make test-gpu` runs the attribution claims on CUDA.
+@pytest.fixture(scope="session")
+def lite0_on_default_device():
+    import lecturelib as ll
+    return ll.load_model("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def control_on_default_device():
+    import lecturelib as ll
+    return ll.load_model("efficientnet_lite0", pretrained=False)
+
+
+@pytest.fixture(scope="module")
+def photos(lite0):
+    """The 8 sample photos with drawn boxes: N×3×224×224 input, N×224×224 box masks, names.
+
+    On the `lite0` of the file that asks (lectures 04, 04b and 05: the default device)."""
+    import lecturelib as ll
+    boxes = ll.sample_boxes()
+    names = list(boxes)
+    x = torch.cat([lite0.preprocess(n) for n in names])
+    masks = torch.stack([lite0.box_mask(n) for n in names])
+    return x, masks, names, boxes
+
+
+# The lecture claims on the course models (`shapes`, `digits`): a test that takes `trained` runs on
+# the trained model (id `trained`) and on an untrained copy of the same architecture
+# (`untrained-control`), where its claim must fail (claims_helpers.check).
+@pytest.fixture(scope="module", params=[True, False], ids=["trained", "untrained-control"])
+def trained(request):
+    return request.param

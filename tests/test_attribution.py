@@ -1,7 +1,10 @@
+"""The gradient methods (lecturelib.attribution): the ReLU rules on the lecture's worked example,
+saliency, integrated gradients, SmoothGrad and Grad-CAM with known answers, their warnings and
+errors, every method on real architectures, and a model left as it was. Occlusion is tested in
+test_occlude.py, targets in test_targets.py, the evaluation of maps in test_evaluation.py."""
 import gc
 import warnings
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,26 +13,12 @@ from torch import nn
 import lecturelib as ll
 from lecturelib import attribution as at
 from lecturelib.coursemodels import shapes_data
-
-# The lecture's worked example (Springenberg et al., fig. 1): forward input of a ReLU, gradient arriving from above.
-RELU_IN = torch.tensor([[1., -1, 5], [2, -5, -7], [-3, 2, 4]])
-GRAD_ABOVE = torch.tensor([[-2., 0, -1], [6, -3, 1], [2, -1, 3]])
-EXPECTED = {
-    "backprop": [[-2, 0, -1], [6, 0, 0], [0, -1, 3]],
-    "deconvnet": [[0, 0, 0], [6, 0, 1], [2, 0, 3]],
-    "guided": [[0, 0, 0], [6, 0, 0], [0, 0, 3]],
-}
+from relu_worked_example import EXPECTED, GRAD_ABOVE, RELU_IN, relu_then_linear
 
 
 class FunctionalRelu(nn.Module):
     def forward(self, x):
         return F.relu(x, inplace=True)
-
-
-def relu_then_linear(relu: nn.Module) -> nn.Module:
-    lin = nn.Linear(9, 1, bias=False)
-    lin.weight.data = GRAD_ABOVE.reshape(1, 9)
-    return nn.Sequential(nn.Identity(), relu, nn.Flatten(), lin)
 
 
 @pytest.mark.parametrize("relu", [nn.ReLU(), nn.ReLU(inplace=True), FunctionalRelu()])
@@ -113,67 +102,6 @@ def test_grad_cam_equals_cam_on_gap_model():
         assert not at.grad_cam(net, x, 1, layer="1").any()
 
 
-def test_occlusion_known_answer():
-    """Class-0 score = sum of the pixels in rows 1..2, cols 1..2; class 1 = 0. Window 1: the drop at a pixel
-    is p0(s) − p0(s − x) inside the region, 0 outside."""
-    class Region(nn.Module):
-        def forward(self, x):
-            s = x[:, 0, 1:3, 1:3].sum(dim=(1, 2))
-            return torch.stack([s, torch.zeros_like(s)], 1)
-    x = torch.rand(1, 1, 5, 5)
-    m = at.occlusion(Region(), x, 0, window=1, stride=1, baseline=0.0)
-    s = x[0, 0, 1:3, 1:3].sum()
-    expected = torch.zeros(5, 5)
-    for r in (1, 2):
-        for c in (1, 2):
-            expected[r, c] = torch.sigmoid(s) - torch.sigmoid(s - x[0, 0, r, c])
-    assert m.shape == (1, 1, 5, 5) and torch.allclose(m[0, 0], expected, atol=1e-6)
-    coarse = at.occlusion(Region(), x, 0, window=3, stride=2, baseline=0.0)  # positions 0, 2 cover 5 px
-    assert coarse.shape == (1, 1, 5, 5) and (coarse[0, 0, 1:3, 1:3] > 0).all()
-
-
-def test_unit_targets_zero_every_other_activation():
-    net = relu_then_linear(nn.ReLU())
-    x = RELU_IN.reshape(1, 1, 3, 3)
-    g = at.saliency(net, x, "1:0:2:2")  # the single ReLU output at row 2, col 2
-    expected = torch.zeros(3, 3)
-    expected[2, 2] = 1.0
-    assert torch.equal(g[0, 0], expected)
-    g = at.saliency(net, x, "1:0")  # the whole channel, averaged over its 9 positions
-    assert torch.allclose(g[0, 0], (RELU_IN > 0).float() / 9)
-    with pytest.raises(IndexError, match="channel 3"):
-        at.saliency(net, x, "1:3")
-    with pytest.raises(KeyError, match="unknown layer '7'"):
-        at.saliency(net, x, "7:0")
-
-
-@pytest.mark.filterwarnings("ignore:integrated gradients")
-def test_targets_are_resolved_once_at_the_door(shapes_model, monkeypatch):
-    """per_image gives class indices or the Unit, score takes exactly those; a method reads a unit
-    target's string once and never wraps the ll.Model again (a bare module: once, at the door)."""
-    from lecturelib import models, targets
-    x = shapes_model.normalize(shapes_data(3, seed=5)[0])
-    unit = targets.Unit("8", 3)
-    assert targets.per_image(shapes_model, x, "8:3") == [unit] * 3
-    classes = targets.per_image(shapes_model, x, [shapes_model.categories[1], None, 2])
-    assert classes[0] == 1 and classes[2] == 2 and all(isinstance(c, int) for c in classes)
-    with torch.no_grad(), ll.capture(shapes_model, "8") as rec:
-        assert torch.equal(at.score(shapes_model, x, unit), rec["8"][:, 3].mean(dim=(1, 2)))
-        assert torch.equal(at.score(shapes_model, x, classes), at.score(shapes_model, x, torch.tensor(classes)))
-    with pytest.raises(TypeError, match="resolved"):
-        at.score(shapes_model, x, shapes_model.categories[1])
-    parses, wraps = [], []
-    parse, init = targets.unit, models.Model.__init__
-    monkeypatch.setattr(targets, "unit", lambda m, t: parses.append(t) or parse(m, t))
-    monkeypatch.setattr(models.Model, "__init__", lambda self, *a, **k: wraps.append(1) or init(self, *a, **k))
-    at.smoothgrad(shapes_model, x, "8:3", samples=4, batch_size=2)
-    at.integrated_gradients(shapes_model, x, "8:3", steps=4, batch_size=2)
-    at.guided_grad_cam(shapes_model, x, "8:3", layer="4")
-    assert parses.count("8:3") == 3 and wraps == []
-    at.saliency(shapes_model.net, x, "8:3")
-    assert len(wraps) == 1
-
-
 def test_warns_where_the_rule_cannot_apply():
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.SiLU(), nn.Flatten(), nn.LazyLinear(2))
     net(torch.zeros(1, 1, 5, 5))
@@ -249,23 +177,6 @@ def test_exception_inside_leaves_model_untouched(squeezenet):
         assert_untouched(squeezenet.net, x, before)
 
 
-def test_interrupt_inside_occlusion_leaves_model_untouched():
-    class Stopper(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.calls, self.lin = 0, nn.Linear(12, 2)
-
-        def forward(self, x):
-            self.calls += 1
-            if self.calls == 3:
-                raise KeyboardInterrupt
-            return self.lin(x.flatten(1))
-    net = Stopper().train()
-    with pytest.raises(KeyboardInterrupt):
-        at.occlusion(net, torch.randn(1, 3, 2, 2), 0, window=1, stride=1, batch_size=1)
-    assert net.training and all(p.requires_grad for p in net.parameters())
-
-
 def test_loop_does_not_grow_hooks_or_memory(shapes_model):
     import psutil
     proc = psutil.Process()
@@ -284,37 +195,6 @@ def test_loop_does_not_grow_hooks_or_memory(shapes_model):
     assert proc.memory_info().rss - rss < 30e6
 
 
-def test_every_method_points_at_the_object(shapes_model):
-    """The pointing game on the shapes model, against the known object masks (1-pixel tolerance:
-    at 32 px the shape's edge pixels are half object, and gradients live on edges).
-    Measured (200 images): mass on the object 1.3× (deconvnet) to 3.1× (occlusion) a uniform map's;
-    the peak on the object for 69-94 % of images, where chance is 25 %. Deconvnet localizes worst:
-    its rule ignores which units were active, so it is the least tied to the decision."""
-    methods = {
-        "saliency": at.saliency, "guided": at.guided_backprop, "deconvnet": at.deconvnet,
-        "grad_cam": lambda m, x, t: at.grad_cam(m, x, t, "8"),
-        "smoothgrad": lambda m, x, t: at.smoothgrad(m, x, t, samples=8, batch_size=8),
-        "integrated_gradients": lambda m, x, t: at.integrated_gradients(m, x, t, steps=16),
-        "occlusion": lambda m, x, t: at.occlusion(m, x, t, window=6, stride=2, batch_size=128),
-    }
-    scores = at.pointing_game(shapes_model, methods, n=40)
-    uniform = scores.pop("uniform")["mass"]
-    for name, s in scores.items():
-        wanted = 1.25 if name == "deconvnet" else 1.75
-        assert s["mass"] > wanted * uniform, f"{name}: {s['mass']:.2f} of the mass near the object; uniform: {uniform:.2f}"
-        assert s["hits"] > 0.5, f"{name}: the map's peak is on the object for only {s['hits']:.0%} of images"
-
-
-def test_randomizing_the_top_layers_changes_the_explanation(shapes_model):
-    """Adebayo et al.'s sanity check: Grad-CAM depends on the weights; the copy leaves the original intact."""
-    x = shapes_model.normalize(shapes_data(4, seed=9)[0])
-    before = shapes_model(x)
-    twin = at.randomized(shapes_model, layers=2)
-    a, b = at.grad_cam(shapes_model, x, 0, "8"), at.grad_cam(twin, x, 0, "8")
-    corr = torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1]
-    assert corr < 0.9 and torch.equal(shapes_model(x), before)
-
-
 def test_integrated_gradients_completeness_within_one_percent(shapes_model):
     pixels, y, _ = shapes_data(5, seed=123)
     x = shapes_model.normalize(pixels)
@@ -328,24 +208,3 @@ def test_design_names_are_top_level():
     for name in ["saliency", "guided_backprop", "deconvnet", "grad_cam", "guided_grad_cam", "occlusion",
                  "integrated_gradients", "smoothgrad"]:
         assert getattr(ll, name) is getattr(at, name)
-
-
-def test_model_accepts_images_and_class_names(squeezenet):
-    cam = at.grad_cam(squeezenet, "chelsea", "tabby", "features.12")
-    assert cam.shape == (1, 1, 224, 224)
-    assert at.saliency(squeezenet, "chelsea", [281]).shape == (1, 3, 224, 224)
-
-
-def test_grabcut_recovers_a_salient_square():
-    img = np.full((60, 60, 3), 0.2, np.float32)
-    img[20:40, 15:45] = [0.9, 0.1, 0.1]
-    sal = np.random.default_rng(0).random((60, 60)) * 0.1  # low everywhere,
-    sal[20:40, 15:45] += 0.3                                # higher on the object,
-    sal[26:34, 24:36] = 1.0                                 # highest on a part of it
-    mask = at.grabcut(img, sal)
-    truth = np.zeros((60, 60), bool)
-    truth[20:40, 15:45] = True
-    iou = (mask & truth).sum() / (mask | truth).sum()
-    assert iou > 0.9
-    with pytest.raises(ValueError, match="same size"):
-        at.grabcut(img, sal[:10])

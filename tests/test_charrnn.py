@@ -1,5 +1,5 @@
 """The character LSTM of lecture 12: ground truth, recording, colouring. Its lecture claims (cells that
-track strings and brackets, an untrained copy that does not) are in test_claims_rnn.py."""
+track strings and brackets, an untrained copy that does not) are in test_lecture_12_rnn_cells.py."""
 import hashlib
 import io
 import pathlib

@@ -136,3 +136,22 @@ def test_course_model_on_a_photo(digits_model, shapes_model):
     assert digits_model.preprocess("coffee").shape == (1, 1, 8, 8)
     assert shapes_model.preprocess("chelsea").shape == (1, 3, 32, 32)
     assert shapes_model.predict("chelsea", k=2)[0].label in ("circle", "square", "triangle", "cross")
+
+
+def test_pixels_handed_in_as_normalized_input_are_named(squeezenet):
+    """A careful user once passed pixels in [0, 1] to a method that takes the model's normalized
+    input and got a map of a washed-out image without a word. Now `as_input`, the door every
+    method uses, warns and names the fix; the normalized tensor of the same picture passes quietly."""
+    import warnings
+
+    x = squeezenet.preprocess("chelsea", 64)
+    pixels = squeezenet.unnormalize(x).clamp(0, 1)
+    with pytest.warns(UserWarning, match=r"values in \[0, 1\] like pixels.*model.normalize\(pixels\)"):
+        ll.saliency(squeezenet, pixels, 281)
+    with pytest.warns(UserWarning, match="model.preprocess"):
+        squeezenet.predict(pixels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ll.saliency(squeezenet, x, 281)
+        squeezenet.predict(x)
+        squeezenet.predict(torch.zeros_like(x))   # mid-grey (the normalized zero) is no photo, but no mistake either
