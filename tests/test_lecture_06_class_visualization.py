@@ -41,26 +41,33 @@ def test_06_twin_recognizes_class_visualizations_made_with_a_strong_prior(traine
 
 
 # ------------------------------------------------------------------------------------ EfficientNet-Lite0, judged by Lite2
-def _ranks(model, judge, classes, **setting) -> list[int]:
-    """The judge's rank (1 = its top class) of each class, in that class's visualization by `model`
-    (one class at a time, as `ll.bench.recognition_rows` makes them)."""
-    ranks = []
+def _ranks(model, judge, classes, **setting) -> tuple[list[int], list[int]]:
+    """The judge's rank (1 = its top class) of each class in that class's visualization by `model`,
+    as drawn and after a 2 px blur (`ll.evaluation.verdict`), one class at a time, as
+    `ll.bench.recognition_rows` makes them."""
+    drawn, blurred = [], []
     for name in classes:
         c = model.class_index(name)
         x = ll.visualize_class(model, c, progress=False, **setting).image
-        ranks.append(int(ll.evaluation.verdict(judge, model, x, c)["rank"][0]))
-    return ranks
+        v = ll.evaluation.verdict(judge, model, x, c)
+        drawn.append(int(v["rank"][0]))
+        blurred.append(int(v["rank_blurred"][0]))
+    return drawn, blurred
 
 
 def test_06_final_setting_is_recognized_by_an_independent_network(lite0, judge, control):
-    """Notebook 06's final setting (Fourier spectrum, robust transforms, Adam 0.05 × 128 steps) on
-    the ten classes fixed before tuning: Lite2 ranks at least 8 in its top 5. Without a prior the
-    same test fails: the pictures fool only their maker. An untrained Lite0 under the final setting
-    makes pictures of nothing (0 of 5 measured; three are checked, for time)."""
+    """Notebook 06's final setting (Fourier spectrum, robust transforms, Adam 0.05 x 128 steps) on
+    the ten classes fixed before tuning: Lite2 ranks at least 8 in its top 5 as drawn, and after a
+    2 px blur that photos survive it loses most of them (the notebook's lesson: the judge shares the
+    maker's taste for fine texture). Without a prior the same test fails as drawn: the pictures fool
+    only their maker. An untrained Lite0 under the final setting makes pictures of nothing (three
+    classes are checked, for time)."""
     settings = class_settings(lite0)
-    final = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings[FINAL])
+    final, final_blurred = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings[FINAL])
+    print("final setting, judge's ranks as drawn:", final, "after the blur:", final_blurred)
     assert sum(r <= 5 for r in final) >= 8, final
-    bare = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings["no prior"])
+    assert sum(r <= 5 for r in final_blurred) <= sum(r <= 5 for r in final) - 4, (final, final_blurred)
+    bare, _ = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings["no prior"])
     assert sum(r <= 5 for r in bare) <= 2, bare
-    on_control = _ranks(control, judge, RECOGNITION_CLASSES[:3], **settings[FINAL])
+    on_control, _ = _ranks(control, judge, RECOGNITION_CLASSES[:3], **settings[FINAL])
     assert sum(r <= 5 for r in on_control) == 0, on_control
