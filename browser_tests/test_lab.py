@@ -81,6 +81,7 @@ def lab(tmp_path_factory):
 
 # JavaScript run in the page, against the JupyterLab app (exposed by expose_app_in_browser).
 STATE = """() => {
+  if (!window.jupyterapp || !window.jupyterapp.shell) return {ready: false};   // the page is still loading
   const w = window.jupyterapp.shell.currentWidget;
   if (!w || !w.content || !w.sessionContext) return {ready: false};
   const kernel = w.sessionContext.session && w.sessionContext.session.kernel;
@@ -95,7 +96,7 @@ STATE = """() => {
 
 
 def _wait(page, done, timeout: float, what: str):
-    deadline = time.time() + timeout
+    deadline, state = time.time() + timeout, {}
     while time.time() < deadline:
         state = page.evaluate(STATE)
         if state.get("ready") and done(state):
