@@ -17,12 +17,13 @@ from .optimize import Optimized, optimize_image
 from .transforms import robust_transforms
 
 __all__ = ["maximize_activation", "visualize_class", "default_jitter", "class_settings", "YOSINSKI",
-           "CS231N_STEPS", "FV_STEPS", "FINAL", "RECOGNITION_CLASSES"]
+           "CS231N_STEPS", "FV_STEPS", "FINAL", "FOURIER", "RECOGNITION_CLASSES"]
 
 CS231N_STEPS = 100   # CS231n's class visualization
 FV_STEPS = 128       # feature visualization with Adam (lucent: 512)
 YOSINSKI = dict(blur_every=4, blur_sigma=1.0, jitter=32)   # Yosinski et al. 2015: blur sigma 1 every 4 steps
-FINAL = "Fourier + robust"   # the name, in `class_settings`, of the lecture's final setting
+FINAL = "Yosinski + robust, 200 steps"   # the name, in `class_settings`, of the lecture's final setting
+FOURIER = "Fourier + robust"            # the setting that convinces the judge as drawn, and loses it blurred
 # Ten ImageNet classes for judging class visualization, spread over animals, objects, food and
 # scenes; fixed before any setting was tuned on them, so they cannot flatter one.
 RECOGNITION_CLASSES = ("flamingo", "goldfish", "tarantula", "tabby", "hourglass", "teapot", "violin",
@@ -112,14 +113,18 @@ def visualize_class(model, target, **kwargs) -> Optimized:
 
 def class_settings(model, steps: int = CS231N_STEPS, fv_steps: int = FV_STEPS) -> dict:
     """Notebook 06's settings for class visualization, by name, as keyword arguments of
-    `visualize_class` (pixel units), from no prior to the final setting (`FINAL`).
+    `visualize_class` (pixel units), from no prior to the final setting (`FINAL`, the last).
+
+    The final setting was chosen on the ten `RECOGNITION_CLASSES` by `evaluation.verdict`: the
+    judge's rank after a blur that photos survive, and few saturated pixels (`python -m
+    lecturelib bench` prints the comparison).
 
     Parameters
     ----------
     model : Model
         Its normalization converts CS231n's numbers "as if it were SqueezeNet".
     steps : int
-        Steps of CS231n's loop (the first five settings).
+        Steps of CS231n's loop (the final setting takes twice as many).
     fv_steps : int
         Adam steps of the two spectral settings.
 
@@ -134,6 +139,7 @@ def class_settings(model, steps: int = CS231N_STEPS, fv_steps: int = FV_STEPS) -
             "CS231n in the model's units": dict(steps=steps, lr=25 * std, l2=1e-3 / std ** 2),
             "CS231n: L2 + blur": dict(steps=steps),
             "Yosinski: blur 1 px, jitter 32": dict(YOSINSKI, steps=steps),
-            "+ robust transforms": dict(YOSINSKI, steps=steps, transforms=robust_transforms()),
             "phase only + robust": dict(spectral, param="phase"),
-            FINAL: dict(spectral, param="fourier")}
+            FOURIER: dict(spectral, param="fourier"),
+            # Yosinski's prior with stronger robust transforms (jitter 16, scale 0.9-1.1, rotate 20 deg)
+            FINAL: dict(YOSINSKI, steps=2 * steps, transforms=robust_transforms(16, 20.0))}

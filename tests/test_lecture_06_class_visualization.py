@@ -20,7 +20,7 @@ import torch
 
 import lecturelib as ll
 from claims_helpers import check, model
-from lecturelib.featurevis import FINAL, RECOGNITION_CLASSES, class_settings
+from lecturelib.featurevis import FINAL, FOURIER, RECOGNITION_CLASSES, class_settings
 
 
 # ------------------------------------------------------------------------------------ the course model (shapes)
@@ -55,19 +55,20 @@ def _ranks(model, judge, classes, **setting) -> tuple[list[int], list[int]]:
     return drawn, blurred
 
 
-def test_06_final_setting_is_recognized_by_an_independent_network(lite0, judge, control):
-    """Notebook 06's final setting (Fourier spectrum, robust transforms, Adam 0.05 x 128 steps) on
-    the ten classes fixed before tuning: Lite2 ranks at least 8 in its top 5 as drawn, and after a
-    2 px blur that photos survive it loses most of them (the notebook's lesson: the judge shares the
-    maker's taste for fine texture). Without a prior the same test fails as drawn: the pictures fool
-    only their maker. An untrained Lite0 under the final setting makes pictures of nothing (three
-    classes are checked, for time)."""
+def test_06_final_setting_is_recognized_by_an_independent_network_even_blurred(lite0, judge, control):
+    """Notebook 06's final setting (Yosinski's blur and jitter on the pixels, robust transforms of
+    16 px and 20 degrees, 200 steps) on the ten classes fixed before tuning: Lite2 ranks at least 7
+    in its top 5 as drawn and at least 7 after a 2 px blur that photos survive (measured 8 and 9).
+    The Fourier setting convinces the judge as drawn and loses it blurred (the notebook's lesson;
+    three classes, measured 3/3 and 0/3). Without a prior the judge recognizes almost none as drawn.
+    An untrained Lite0 under the final setting makes pictures of nothing (three classes, for time)."""
     settings = class_settings(lite0)
     final, final_blurred = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings[FINAL])
     print("final setting, judge's ranks as drawn:", final, "after the blur:", final_blurred)
-    assert sum(r <= 5 for r in final) >= 8, final
-    assert sum(r <= 5 for r in final_blurred) <= sum(r <= 5 for r in final) - 4, (final, final_blurred)
+    assert sum(r <= 5 for r in final) >= 7 and sum(r <= 5 for r in final_blurred) >= 7, (final, final_blurred)
+    fourier, fourier_blurred = _ranks(lite0, judge, ["flamingo", "tarantula", "violin"], **settings[FOURIER])
+    assert all(r <= 5 for r in fourier) and sum(r <= 5 for r in fourier_blurred) <= 1, (fourier, fourier_blurred)
     bare, _ = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings["no prior"])
     assert sum(r <= 5 for r in bare) <= 2, bare
-    on_control, _ = _ranks(control, judge, RECOGNITION_CLASSES[:3], **settings[FINAL])
-    assert sum(r <= 5 for r in on_control) == 0, on_control
+    on_control, blurred_control = _ranks(control, judge, RECOGNITION_CLASSES[:3], **settings[FINAL])
+    assert sum(r <= 5 for r in on_control + blurred_control) == 0, (on_control, blurred_control)
