@@ -255,12 +255,14 @@ def verdict(judge, model, x: torch.Tensor, classes, sigma: float = 2.0) -> dict:
     -------
     dict
         "rank" and "rank_blurred": the judge's rank of the class (N ints, 1 = its top class), as
-        drawn and after the blur; "saturated": the share of saturated values per picture (N floats).
+        drawn and after the blur; "saturated": the share of saturated values per picture (N floats);
+        "probs": the judge's probabilities for the pictures as drawn (N x K).
     """
     from .transforms import blur
     judge, model = as_model(judge), as_model(model)
     pixels = model.unnormalize(x).clamp(0, 1)
     blurred = blur(pixels, sigma * pixels.shape[-1] / 224)
-    rank = [rank_of(torch.softmax(judge.net(judge.normalize(p)), 1), classes).cpu() for p in (pixels, blurred)]
+    probs = [torch.softmax(judge.net(judge.normalize(p)), 1) for p in (pixels, blurred)]
     saturated = ((pixels <= 1 / 255) | (pixels >= 254 / 255)).flatten(1).float().mean(1).cpu()
-    return {"rank": rank[0], "rank_blurred": rank[1], "saturated": saturated}
+    return {"rank": rank_of(probs[0], classes).cpu(), "rank_blurred": rank_of(probs[1], classes).cpu(),
+            "saturated": saturated, "probs": probs[0].cpu()}

@@ -84,6 +84,8 @@ def test_verdict_ranks_the_judges_top_class_first_and_counts_saturated_pixels(sh
     top = ev.judge_probabilities(shapes_model, shapes_model, x).argmax(1)
     v = ev.verdict(shapes_model, shapes_model, x, top.tolist())
     assert v["rank"].tolist() == [1, 1, 1, 1] and v["rank_blurred"].shape == (4,)
+    # valid pictures: the verdict's probabilities as drawn are the judge's (no second forward needed)
+    assert torch.allclose(v["probs"], ev.judge_probabilities(shapes_model, shapes_model, x), atol=1e-6)
     black, grey = torch.zeros(1, 3, 32, 32), torch.full((1, 3, 32, 32), 0.5)
     v = ev.verdict(shapes_model, shapes_model, shapes_model.normalize(torch.cat([black, grey])), 0)
     assert v["saturated"].tolist() == [1.0, 0.0]
