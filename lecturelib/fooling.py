@@ -6,8 +6,9 @@ import torch
 from . import targets
 from .hooks import device_of, frozen
 from .models import as_model
-from .objectives import PUBLISHED_STD, log_prob
+from .objectives import PUBLISHED_STD, images_for, log_prob
 from .optimize import Optimized, optimize_image, start_image
+from .parameterizations import Pixels
 
 __all__ = ["fooling_image", "fgsm", "pixel_change"]
 
@@ -47,7 +48,8 @@ def fooling_image(model, image, target, *, lr: float = PUBLISHED_STD, max_steps:
     ----------
     model : Model or nn.Module
     image : tensor, picture, "randn" or "zeros"
-        The start: a normalized batch, a picture, or noise of side `size`.
+        The start: a normalized batch, a picture, or noise of side `size` (one image per target
+        of a list).
     target : int, str, or one per image
     lr : float
         Pixel units.
@@ -55,17 +57,27 @@ def fooling_image(model, image, target, *, lr: float = PUBLISHED_STD, max_steps:
     confidence : float, optional
     size, seed : int
     **kwargs
-        Anything else of `optimize_image` (optimizer="sgd_l2" unless given).
+        Anything else of `optimize_image` (optimizer="sgd_l2" unless given) but `param`: the
+        attack changes the start's pixels.
 
     Returns
     -------
     Optimized
         `info` holds, per image: "success" (reached), "probability" of the target, "linf" and
         "l2" (the change in pixel units, see `pixel_change`).
+
+    Raises
+    ------
+    ValueError
+        For a `param` other than "pixels".
     """
+    if kwargs.get("param", "pixels") not in ("pixels", Pixels):
+        raise ValueError(f"fooling_image changes the start image's pixels; param={kwargs['param']!r} does not "
+                         "apply (leave it out; for a class image drawn through a spectrum use ll.visualize_class)")
     model = as_model(model)
     device = device_of(model)
-    start = model.normalize(start_image(model, image, 1, size, torch.Generator().manual_seed(seed), device))
+    gen = torch.Generator().manual_seed(seed)
+    start = model.normalize(start_image(model, image, images_for(target), size, gen, device))
     idx = torch.tensor(_classes(model, start, target, "a fooling image"), device=start.device)
 
     def reached(scores: torch.Tensor) -> torch.Tensor:

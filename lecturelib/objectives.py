@@ -352,15 +352,24 @@ def penalty(weights: dict, alpha: float = 6.0) -> Objective:
     return sum((w * terms[k]() for k, w in weights.items() if w), ZERO)
 
 
+def _is_class_list(spec) -> bool:
+    return isinstance(spec, (list, tuple)) or (isinstance(spec, torch.Tensor) and spec.dim() == 1)
+
+
+def images_for(spec) -> int:
+    """How many images an objective's one-line form asks for: one per class of a list, else 1."""
+    return len(spec) if _is_class_list(spec) else 1
+
+
 def objective(model, spec) -> Objective:
     """An `Objective` from its one-line form (see the module docstring).
 
     Parameters
     ----------
     model : Model or nn.Module
-    spec : int, str or Objective
-        A class index or name, "layer:channel", "layer:channel:row:col", "layer", or an Objective
-        (returned bound to the model: class names resolved).
+    spec : int, str, a list / 1-D tensor of classes, or Objective
+        A class index or name, one class per image, "layer:channel", "layer:channel:row:col",
+        "layer", or an Objective (returned bound to the model: class names resolved).
 
     Returns
     -------
@@ -381,8 +390,10 @@ def objective(model, spec) -> Objective:
         return layer_norm(spec)
     if isinstance(spec, (str, int)):
         return class_score(model.class_index(spec))
-    raise TypeError(f"cannot make an objective from {spec!r}: use a class index, 'layer', 'layer:channel', "
-                    f"'layer:channel:row:col' or an ll.objectives.Objective")
+    if _is_class_list(spec):
+        return class_score([model.class_index(c) for c in spec])
+    raise TypeError(f"cannot make an objective from {spec!r}: use a class (index or name) or a list of them, "
+                    "'layer', 'layer:channel', 'layer:channel:row:col' or an ll.objectives.Objective")
 
 
 def codes(model: Model, x: torch.Tensor, layers) -> dict:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from . import parameterizations
 from .hooks import capture, device_of, frozen
 from .models import Model, as_model
-from .objectives import GREY, INPUT, OUTPUT, PUBLISHED_STD, ZERO, Objective, objective, penalty as make_penalty
+from .objectives import GREY, INPUT, OUTPUT, PUBLISHED_STD, ZERO, Objective, images_for, objective, penalty as make_penalty
 from .transforms import apply_transforms, roll
 
 __all__ = ["optimize_image", "render", "Optimized", "Run", "STEP_RULES", "make_optimizer", "Rescaled", "set_lr",
@@ -335,7 +335,7 @@ def _octaves(base: torch.Tensor, octaves: int, scale: float, run: Run):
         prev, prev_base = run.image, base_o
 
 
-def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int | None = None, steps: int = 100,
+def optimize_image(model, objective_spec, init="randn", *, n: int | None = None, size: int | None = None, steps: int = 100,
                    optimizer="adam", lr: float | None = None, lr_end: float | None = None,
                    l2: float = 0.0, tv: float = 0.0, alpha_norm: float = 0.0, alpha: float = 6.0,
                    jitter: int = 0, transforms=(), octaves: int = 1, octave_scale: float = 1.4,
@@ -348,11 +348,13 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     Parameters
     ----------
     model : Model or nn.Module
-    objective_spec : int, str or Objective
-        A class, a unit, a layer or any objective (`ll.objectives.objective`).
+    objective_spec : int, str, list of classes or Objective
+        A class, one class per image, a unit, a layer or any objective (`ll.objectives.objective`).
     init : str, tensor or picture
         A picture or N x C x H x W normalized tensor to start from, or "zeros", "randn",
         "uniform" (then `n` images of side `size`, default the model's input size).
+    n : int, optional
+        How many noise images (None: one per class of a list, else 1).
     steps : int
         Steps per octave.
     optimizer : str or callable
@@ -399,6 +401,7 @@ def optimize_image(model, objective_spec, init="randn", *, n: int = 1, size: int
     """
     model = as_model(model)
     obj = objective(model, objective_spec)
+    n = images_for(objective_spec) if n is None else n
     _check(optimizer, param, init, steps, octaves, jitter, stop, max_change)
     options = {k: v for k, v in dict(clamp=clamp, max_change=max_change, blur_every=blur_every,
                                      blur_sigma=blur_sigma).items() if v is not None}

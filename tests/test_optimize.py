@@ -191,3 +191,30 @@ def test_one_setting_gives_the_same_picture_on_two_normalizations(shapes_model):
         pa, pb = shapes_model.unnormalize(a.image), other.unnormalize(b.image)
         assert (pa - pb).abs().max() < 1e-3, name
         assert (pa - shapes_model.unnormalize(x0)).abs().max() > 1e-2, name      # and the picture did change
+
+
+LIST_METHODS = {   # every public optimization method, given three classes: one image each
+    "visualize_class": lambda m, kw: ll.visualize_class(m, ["circle", "square", "cross"], steps=2, **kw),
+    "maximize_activation": lambda m, kw: ll.maximize_activation(m, ["circle", "square", "cross"], steps=2, **kw),
+    "optimize_image": lambda m, kw: ll.optimize_image(m, ["circle", "square", "cross"], steps=2, **kw),
+    "fooling_image": lambda m, kw: ll.fooling_image(m, "randn", ["circle", "square", "cross"], max_steps=2, **kw),
+}
+
+
+@pytest.mark.parametrize("method", LIST_METHODS)
+@pytest.mark.parametrize("param", sorted(ll.parameterizations.PARAMETERIZATIONS))
+@pytest.mark.parametrize("rule", sorted(ll.optimize.STEP_RULES))
+def test_every_method_takes_a_list_of_classes_in_every_parameterization_and_step_rule(shapes_model, method,
+                                                                                        param, rule):
+    """The crash of issue 27 (a list of classes, the spectrum, robust transforms) over the whole
+    grid: each combination gives one finite image per class, or is refused by name."""
+    kw = dict(param=param, optimizer=rule, transforms=ll.transforms.robust_transforms(4), progress=False)
+    refused = {("fooling_image", p): "changes the start image's pixels" for p in ("fourier", "phase")}
+    if (method, param) in refused or (method, rule) == ("fooling_image", "lbfgs"):
+        why = refused.get((method, param), "one step at a time")
+        with pytest.raises(ValueError, match=why):
+            LIST_METHODS[method](shapes_model, kw)
+        return
+    r = LIST_METHODS[method](shapes_model, kw)
+    assert r.image.shape == (3, 3, 32, 32) and torch.isfinite(r.image).all()
+    assert len(r.info["done"]) == 3 and not torch.equal(r.image[0], r.image[1])
