@@ -4,7 +4,9 @@ Each notebook is executed top to bottom in a fresh kernel, offline (LECTURELIB_Q
 LECTURELIB_ALLOW_UNTRAINED=1 so missing ImageNet weights become marked random ones). The
 executed copy, an HTML rendering an instructor can open, and every figure as a PNG go under
 build/course/. One table is printed: notebook, wall time, peak resident memory of the kernel,
-status. The exit status is non-zero when a cell fails or a notebook exceeds its budget.
+status. Then `tools/prose.py` checks every number in the markdown against the executed notebook's
+code and outputs. The exit status is non-zero when a cell fails, a notebook exceeds its budget, or
+the prose quotes a number its run does not show.
 
     python tools/course.py                      # every notebook
     python tools/course.py 04 08_deepdream      # a few, by number or name
@@ -24,6 +26,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 from lecturelib.bench import peak_rss_mb
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import prose  # noqa: E402  (tools/prose.py: the numbers in the markdown against the run)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -147,6 +152,12 @@ def main(argv=None) -> int:
         print(f"{r['name']:{width}s}  {r['seconds']:7.1f}s  {r['mb']:6.0f} MB  {r['status']}{r.get('note', '')}")
     print(f"{'total':{width}s}  {total:7.1f}s")
     failed = [r["name"] for r in rows if r["status"] != "ok"]
+    # The prose checker: every number in the markdown is printed by the run, set in code or cited
+    print("\nnumbers in the prose against each notebook's own run (tools/prose.py):")
+    if prose.main([str(out / f"{r['name']}.ipynb") for r in rows]):
+        failed.append("the prose check")
+    else:
+        print("  every number in the markdown is printed, set in code or cited")
     if len(rows) == len(select([])) and total > MAX_TOTAL_SECONDS:
         failed.append(f"the whole course ({total:.0f} s > {MAX_TOTAL_SECONDS} s)")
     if failed:
