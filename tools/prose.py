@@ -47,6 +47,8 @@ def known_numbers(nb) -> tuple[set, list, list]:
     values printed as percentages."""
     texts = []
     for cell in nb.cells:
+        if cell.cell_type == "markdown":   # code shown in the prose (solutions): its settings count
+            texts += [m.group(0) for m in CODE.finditer(cell.source)]
         if cell.cell_type != "code":
             continue
         texts.append(cell.source)
