@@ -7,12 +7,11 @@ tests alike.
 """
 from __future__ import annotations
 
-import torch
 
 from . import parameterizations
 from .inputs import scaled
 from .models import as_model
-from .objectives import PUBLISHED_STD, class_score
+from .objectives import PUBLISHED_STD, class_score, is_class_list
 from .optimize import Optimized, optimize_image
 from .transforms import robust_transforms
 
@@ -74,7 +73,7 @@ def maximize_activation(model, unit, *, steps: int = CS231N_STEPS, lr: float | N
     """
     model = as_model(model)
     jitter = default_jitter(model) if jitter is None else jitter
-    if param == "pixels" or param is parameterizations.Pixels:   # CS231n's blur: a pixel option
+    if parameterizations.is_pixels(param):   # CS231n's blur: a pixel option
         blur_every = 10 if blur_every is None else blur_every
         blur_sigma = 0.5 if blur_sigma is None else blur_sigma
     kwargs.setdefault("optimizer", "sgd_l2")
@@ -103,12 +102,9 @@ def visualize_class(model, target, **kwargs) -> Optimized:
     Optimized
     """
     model = as_model(model)
-    if isinstance(target, (list, tuple)) or (isinstance(target, torch.Tensor) and target.dim() > 0):
-        idx = [model.class_index(t) for t in target]
-        kwargs.setdefault("n", len(idx))
-    else:
-        idx = model.class_index(target)
-    return maximize_activation(model, class_score(idx), **kwargs)
+    # a list is classes already (one image each); a single name is a class, never a layer
+    spec = target if is_class_list(target) else class_score(model.class_index(target))
+    return maximize_activation(model, spec, **kwargs)
 
 
 def class_settings(model, steps: int = CS231N_STEPS, fv_steps: int = FV_STEPS) -> dict:

@@ -8,7 +8,7 @@ from .hooks import device_of, frozen
 from .models import as_model
 from .objectives import PUBLISHED_STD, images_for, log_prob
 from .optimize import Optimized, optimize_image, start_image
-from .parameterizations import Pixels
+from .parameterizations import is_pixels
 
 __all__ = ["fooling_image", "fgsm", "pixel_change"]
 
@@ -71,7 +71,7 @@ def fooling_image(model, image, target, *, lr: float = PUBLISHED_STD, max_steps:
     ValueError
         For a `param` other than "pixels".
     """
-    if kwargs.get("param", "pixels") not in ("pixels", Pixels):
+    if not is_pixels(kwargs.get("param", "pixels")):
         raise ValueError(f"fooling_image changes the start image's pixels; param={kwargs['param']!r} does not "
                          "apply (leave it out; for a class image drawn through a spectrum use ll.visualize_class)")
     model = as_model(model)

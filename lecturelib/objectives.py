@@ -352,13 +352,14 @@ def penalty(weights: dict, alpha: float = 6.0) -> Objective:
     return sum((w * terms[k]() for k, w in weights.items() if w), ZERO)
 
 
-def _is_class_list(spec) -> bool:
+def is_class_list(spec) -> bool:
+    """Whether an objective's one-line form is one class per image: a list, tuple or 1-D tensor."""
     return isinstance(spec, (list, tuple)) or (isinstance(spec, torch.Tensor) and spec.dim() == 1)
 
 
 def images_for(spec) -> int:
     """How many images an objective's one-line form asks for: one per class of a list, else 1."""
-    return len(spec) if _is_class_list(spec) else 1
+    return len(spec) if is_class_list(spec) else 1
 
 
 def objective(model, spec) -> Objective:
@@ -390,7 +391,7 @@ def objective(model, spec) -> Objective:
         return layer_norm(spec)
     if isinstance(spec, (str, int)):
         return class_score(model.class_index(spec))
-    if _is_class_list(spec):
+    if is_class_list(spec):
         return class_score([model.class_index(c) for c in spec])
     raise TypeError(f"cannot make an objective from {spec!r}: use a class (index or name) or a list of them, "
                     "'layer', 'layer:channel', 'layer:channel:row:col' or an ll.objectives.Objective")

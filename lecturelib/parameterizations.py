@@ -24,7 +24,7 @@ import torch
 
 from .transforms import blur
 
-__all__ = ["Pixels", "Fourier", "Phase", "PARAMETERIZATIONS", "make"]
+__all__ = ["Pixels", "Fourier", "Phase", "PARAMETERIZATIONS", "make", "is_pixels"]
 
 
 class Pixels:
@@ -179,6 +179,11 @@ class Phase(_Spectral):
 
 # param= takes these names, or a class with `maker`, or any callable (start, gen) -> parameterization.
 PARAMETERIZATIONS = {"pixels": Pixels, "fourier": Fourier, "phase": Phase}
+
+
+def is_pixels(param) -> bool:
+    """Whether `param` ("pixels", a class, or fn) is the plain pixel parameterization."""
+    return param is Pixels or param == "pixels"
 
 
 def make(param, base: torch.Tensor, options: dict) -> Callable:
