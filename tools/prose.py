@@ -24,13 +24,13 @@ import nbformat
 
 NUMBER = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+)?)(?![\w])(\s*%)?")
 PLACE = re.compile(r"(?:exercises?|sections?|§|notebooks?|lectures?|modules?|cells?|parts?|fig\.|figures?|"
-                   r"chapters?|tables?|eq\.|equations?|#|lab|step\s+\d+\s+of|version|python|torch|v)\s*$",
+                   r"chapters?|tables?|eq\.|equations?|#)\s*$",
                    re.IGNORECASE)
 MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.DOTALL)
 CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)   # code in markdown (solutions): its numbers are settings
 LINK_TARGET = re.compile(r"\]\([^)]*\)|<https?://[^>]*>|https?://\S+")
 LIST_MARK = re.compile(r"^\s*(?:#+\s*|[-*]\s+)?(?:\d+[.)])+\s", re.MULTILINE)
-YEAR = re.compile(r"(?:19|20)\d\d")
+YEAR = re.compile(r"(?<!\d)(?:19[5-9]\d|20[0-2]\d)(?!\d)")   # 1950-2029: a citation's year
 
 
 def _value(token: str) -> float:
@@ -79,9 +79,9 @@ def _accounted(token: str, percent: bool, known: tuple) -> bool:
     return d > 0 and any(round(k, d) == v for k in values + percents)
 
 
-def _blank(text: str, pattern: re.Pattern, keep=None) -> str:
-    """`text` with each match of `pattern` replaced by spaces (positions kept), or by `keep(match)`."""
-    return pattern.sub(lambda m: keep(m) if keep else " " * len(m.group(0)), text)
+def _blank(text: str, pattern: re.Pattern) -> str:
+    """`text` with each match of `pattern` replaced by spaces (positions kept)."""
+    return pattern.sub(lambda m: " " * len(m.group(0)), text)
 
 
 def _math_without_constants(m: re.Match) -> str:
@@ -91,7 +91,8 @@ def _math_without_constants(m: re.Match) -> str:
 
 
 def _cites(sentence: str) -> bool:
-    return "et al" in sentence or bool(re.search(r"(?<!\d)(?:19[5-9]\d|20[0-2]\d)(?!\d)", sentence))
+    """A sentence with "et al." or a year cites a paper (a year alone in prose is one too)."""
+    return "et al" in sentence or bool(YEAR.search(sentence))
 
 
 def _sentence(text: str, at: int) -> str:
@@ -112,10 +113,10 @@ def unaccounted(nb) -> list[tuple[int, str, str]]:
         text = _blank(cell.source, CODE)
         text = _blank(text, LINK_TARGET)
         text = _blank(text, LIST_MARK)
-        text = _blank(text, MATH, _math_without_constants)
+        text = MATH.sub(_math_without_constants, text)
         for m in NUMBER.finditer(text):
             token, percent = m.group(1), bool(m.group(2))
-            if (YEAR.fullmatch(token) or re.fullmatch(r"0\d", token) or PLACE.search(text[max(0, m.start() - 20):m.start()])
+            if (re.fullmatch(r"0\d", token) or PLACE.search(text[max(0, m.start() - 20):m.start()])
                     or _cites(_sentence(cell.source, m.start()))):
                 continue
             if not _accounted(token, percent, known):
