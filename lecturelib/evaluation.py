@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .models import Model, as_model
 
-__all__ = ["grabcut", "mass_in_mask", "pointing_game", "randomized", "weight_layers", "judge_probabilities", "verdict", "rank_of"]
+__all__ = ["grabcut", "mass_in_mask", "smoothness", "pointing_game", "randomized", "weight_layers", "judge_probabilities", "verdict", "rank_of"]
 
 
 # ------------------------------------------------------------------------------------ segmentation
@@ -86,6 +86,31 @@ def mass_in_mask(attr_map: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = attr_map.detach().float().clamp(min=0).reshape(mask.shape)
     total = m.sum(dim=(-2, -1)).clamp(min=1e-12)
     return (m * mask.to(m.device)).sum(dim=(-2, -1)) / total
+
+
+def smoothness(maps: torch.Tensor, percentile: float = 99) -> torch.Tensor:
+    """How alike neighbouring pixels of each map are: the correlation of every pixel with its right
+    neighbour and with the one below, averaged (1: a smooth map; 0: independent speckle). Each map
+    is first clipped at its `percentile`, as `plot.attribution` draws it, so a few extreme pixels
+    do not decide the answer.
+
+    Parameters
+    ----------
+    maps : tensor, N x H x W
+        E.g. `max_abs` of a gradient.
+    percentile : float in (0, 100]
+
+    Returns
+    -------
+    tensor of N values in [-1, 1]
+    """
+    m = maps.detach().float().flatten(1)
+    m = torch.minimum(m, torch.quantile(m, percentile / 100, dim=1, keepdim=True)).reshape(maps.shape)
+
+    def corr(a, b):
+        a, b = a.flatten(1) - a.flatten(1).mean(1, keepdim=True), b.flatten(1) - b.flatten(1).mean(1, keepdim=True)
+        return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp(min=1e-12)
+    return (corr(m[:, :, :-1], m[:, :, 1:]) + corr(m[:, :-1], m[:, 1:])) / 2
 
 
 def pointing_game(model: Model, methods: dict, n: int = 40, seed: int = 123, tolerance: int = 1) -> dict:

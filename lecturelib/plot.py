@@ -1,8 +1,9 @@
 """Plots for the course. Every function takes `ax=` (draws into it; default: a new figure) and works in RGB.
 
 Signed maps are drawn with a diverging colormap centred on zero (red +, blue -), so a sign is
-never lost to min-max scaling; non-negative maps use "hot" from zero. When `model=` is given
-and its weights are untrained, the figure says so in red.
+never lost to min-max scaling; non-negative maps use "hot" from zero. A gradient's magnitude is
+drawn by `attribution`: clipped at its 99th percentile, over the dimmed photo. When `model=` is
+given and its weights are untrained, the figure says so in red.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["show", "heatmap", "overlay", "grid", "compare", "to_display", "mark_untrained", "filters", "kernel_image",
+__all__ = ["show", "heatmap", "overlay", "attribution", "grid", "compare", "to_display", "mark_untrained", "filters", "kernel_image",
            "feature_maps", "patches", "embedding"]
 
 
@@ -61,6 +62,13 @@ def _axes(ax):
     return ax
 
 
+def _titled(ax, title, model):
+    ax.set_title(title or "")
+    ax.axis("off")
+    mark_untrained(ax, model)
+    return ax
+
+
 def show(img, title: str | None = None, ax: plt.Axes | None = None, model=None) -> plt.Axes:
     """Draw an image, without axis ticks.
 
@@ -80,10 +88,7 @@ def show(img, title: str | None = None, ax: plt.Axes | None = None, model=None) 
     ax = _axes(ax)
     a = to_display(img, model)
     ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1)
-    ax.set_title(title or "")
-    ax.axis("off")
-    mark_untrained(ax, model)
-    return ax
+    return _titled(ax, title, model)
 
 
 def _as_map(attr) -> np.ndarray:
@@ -104,37 +109,40 @@ def heatmap(attr, title: str | None = None, ax: plt.Axes | None = None, signed: 
     Parameters
     ----------
     attr : tensor or array, H x W, C x H x W or 1 x C x H x W
-        Channels are reduced to the value of largest magnitude, with its sign.
-    title : str, optional
-    ax : matplotlib Axes, optional
+        Channels are reduced to the value of largest magnitude, with its sign. Another shape: ValueError.
+    title, ax : str, matplotlib Axes (optional)
     signed : bool, optional
         True: diverging map centred on 0 ("bwr"); False: "hot" from 0. None: signed if any
         value is negative.
-    cmap : str, optional
-    colorbar : bool
+    cmap, colorbar : str (optional), bool
     model : Model, optional
         Marks the figure when its weights are untrained.
 
     Returns
     -------
     matplotlib Axes
-
-    Raises
-    ------
-    ValueError
-        For a map of another shape.
     """
     ax = _axes(ax)
     a = _as_map(attr)
     signed = bool((a < 0).any()) if signed is None else signed
     top = float(np.abs(a).max()) or 1.0
     im = ax.imshow(a, cmap=cmap or ("bwr" if signed else "hot"), vmin=-top if signed else 0, vmax=top)
-    ax.set_title(title or "")
-    ax.axis("off")
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    mark_untrained(ax, model)
-    return ax
+    return _titled(ax, title, model)
+
+
+def _over(a: np.ndarray, m: np.ndarray, title, ax, model, cmap: str, alpha: float) -> plt.Axes:
+    """Draw map `m` (H' x W', values in [0, 1]) over the picture `a` (see `to_display`); opacity alpha * m."""
+    ax = _axes(ax)
+    if m.shape != a.shape[:2]:
+        m = torch.nn.functional.interpolate(torch.from_numpy(m)[None, None], size=a.shape[:2],
+                                            mode="bilinear", align_corners=False)[0, 0].numpy()
+    rgba = plt.get_cmap(cmap)(m)
+    rgba[..., 3] = alpha * m
+    ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1)
+    ax.imshow(rgba)
+    return _titled(ax, title, model)
 
 
 def overlay(img, attr, title: str | None = None, ax: plt.Axes | None = None, alpha: float = 0.6,
@@ -144,42 +152,52 @@ def overlay(img, attr, title: str | None = None, ax: plt.Axes | None = None, alp
 
     Parameters
     ----------
-    img : PIL image, array or tensor
-        See `to_display`.
+    img, title, ax, cmap, model
+        As in `attribution`.
     attr : tensor or array, H x W or C x H x W
-        Negative values count as 0; scaled so its maximum is 1.
-    title : str, optional
-    ax : matplotlib Axes, optional
+        Negative values count as 0; scaled so its maximum is 1. Another shape: ValueError.
     alpha : float
         Opacity where the map is largest, in [0, 1].
-    cmap : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    m = np.clip(_as_map(attr), 0, None)
+    return _over(to_display(img, model), m / (float(m.max()) or 1.0), title, ax, model, cmap, alpha)
+
+
+def attribution(img, attr, title: str | None = None, ax: plt.Axes | None = None, percentile: float = 99,
+                dim: float = 0.35, cmap: str = "hot", model=None) -> plt.Axes:
+    """A gradient-like map drawn as Simonyan et al. and Smilkov et al. draw it: its magnitude (the
+    largest over colour channels), clipped at a high percentile and scaled to [0, 1], over the
+    photo dimmed so the map stands out. Without the clip a few extreme pixels set the scale and
+    the rest of the map is black.
+
+    Parameters
+    ----------
+    img : PIL image, array or tensor
+        The explained image; see `to_display` (with `model`: a tensor is its normalized input).
+    attr : tensor or array, H x W, C x H x W or 1 x C x H x W
+        Signed or not; its absolute value is drawn. Another shape: ValueError.
+    title, ax, cmap : str, matplotlib Axes, str (all optional)
+    percentile : float in (0, 100]
+        Values above this percentile of the magnitude are drawn at full strength.
+    dim : float
+        The brightness of the photo, drawn in grey under the map, in [0, 1] (0: a black background).
     model : Model, optional
         Reads a tensor `img` as its normalized input; marks untrained weights.
 
     Returns
     -------
     matplotlib Axes
-
-    Raises
-    ------
-    ValueError
-        For a map of another shape.
     """
-    ax = _axes(ax)
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100]; got {percentile}")
+    m = np.abs(_as_map(attr))
+    top = float(np.percentile(m, percentile)) or float(m.max()) or 1.0
     a = to_display(img, model)
-    m = _as_map(attr)
-    if m.shape != a.shape[:2]:
-        m = torch.nn.functional.interpolate(torch.from_numpy(m)[None, None], size=a.shape[:2],
-                                            mode="bilinear", align_corners=False)[0, 0].numpy()
-    m = np.clip(m, 0, None) / (float(m.max()) or 1.0)
-    rgba = plt.get_cmap(cmap)(m)
-    rgba[..., 3] = alpha * m
-    ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1)
-    ax.imshow(rgba)
-    ax.set_title(title or "")
-    ax.axis("off")
-    mark_untrained(ax, model)
-    return ax
+    return _over(dim * (a[..., :3].mean(-1) if a.ndim == 3 else a), np.clip(m / top, 0, 1), title, ax, model, cmap, 1.0)
 
 
 def grid(images, titles: list[str] | None = None, ncols: int | None = None, size: float = 2.0,
@@ -189,14 +207,12 @@ def grid(images, titles: list[str] | None = None, ncols: int | None = None, size
     Parameters
     ----------
     images : sequence
-        Images as `show` takes them (or maps as `heatmap` takes them).
-    titles : list of str, optional
+        Images as `show` takes them (or, with `maps=True`, maps as `heatmap` takes them).
+    titles, suptitle : list of str, str (optional)
     ncols, size : int (default: up to 8), float
         Columns, and the side of each panel in inches.
-    suptitle : str, optional
     model : Model, optional
         Reads tensors as its normalized input; marks untrained weights.
-    maps : bool
 
     Returns
     -------
@@ -208,11 +224,9 @@ def grid(images, titles: list[str] | None = None, ncols: int | None = None, size
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(suptitle)), squeeze=False)
     for i, ax in enumerate(axes.flat):
-        if i >= n:
-            ax.axis("off")
-            continue
-        title = titles[i] if titles is not None else None
-        (heatmap if maps else show)(images[i], title=title, ax=ax, model=model)
+        ax.axis("off")
+        if i < n:
+            (heatmap if maps else show)(images[i], title=None if titles is None else titles[i], ax=ax, model=model)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -228,11 +242,10 @@ def compare(panels: dict, size: float = 2.6, model=None, suptitle: str | None = 
         {title: image or map}. Images: PIL images, H x W x 3 arrays, and 3 x H x W tensors of
         pixels in [0, 1] (for the model's normalized input pass model.deprocess(x)). Maps:
         everything 2-D, drawn with `heatmap`.
-    size : float
-        Side of each panel in inches.
+    size, suptitle : float, str (optional)
+        Side of each panel in inches; a title over the row.
     model : Model, optional
         Marks untrained weights (it does not read the panels).
-    suptitle : str, optional
 
     Returns
     -------
@@ -269,13 +282,13 @@ def filters(layer, n: int | None = 64, ncols: int = 8, size: float = 0.9, in_cha
     Parameters
     ----------
     layer : nn.Conv2d or tensor
-        The layer, or its weights (out x in x k x k).
+        The layer, or its weights (out x in x k x k; other shapes: ValueError).
     n : int, optional
         The first n kernels (None or 0: all).
     ncols, size : int, float
         Columns, and the side of each kernel's panel in inches.
     in_channel : int
-        Which input channel to draw when there are not 3.
+        Which input channel to draw when there are not 3 (IndexError if there is none such).
     title : str, optional
         Instead of the one that says how the kernels are scaled.
     model : Model, optional
@@ -284,13 +297,6 @@ def filters(layer, n: int | None = 64, ncols: int = 8, size: float = 0.9, in_cha
     Returns
     -------
     matplotlib Figure
-
-    Raises
-    ------
-    ValueError
-        If the weights are not 4-D.
-    IndexError
-        If `in_channel` is not an input channel.
     """
     w = layer.weight if hasattr(layer, "weight") else layer
     w = w.detach().float().cpu()
@@ -328,10 +334,9 @@ def feature_maps(maps, titles: list[str] | None = None, ncols: int = 8, size: fl
     Parameters
     ----------
     maps : tensor, C x H x W or 1 x C x H x W, or a list of H x W tensors
-    titles : list of str, optional
+    titles, suptitle : list of str, str (optional)
     ncols, size : int, float
         Columns, and the side of each panel in inches.
-    suptitle : str, optional
     model : Model, optional
         Marks untrained weights.
 
@@ -406,7 +411,7 @@ def embedding(points, images=None, labels=None, ax: plt.Axes | None = None, zoom
     Parameters
     ----------
     points : tensor or array, N x 2
-        E.g. t-SNE or PCA of `features`.
+        E.g. t-SNE or PCA of `features` (another shape: ValueError).
     images : tensor, N x C x H x W, or a sequence of pixel arrays, optional
         A tensor is read as `model`'s normalized input when `model` is given.
     labels : sequence of int, optional
@@ -422,11 +427,6 @@ def embedding(points, images=None, labels=None, ax: plt.Axes | None = None, zoom
     Returns
     -------
     matplotlib Axes
-
-    Raises
-    ------
-    ValueError
-        If `points` is not N x 2.
     """
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
     ax = _axes(ax)

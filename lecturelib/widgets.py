@@ -124,7 +124,7 @@ def attribution_explorer(model: Model | torch.nn.Module, img, layers: list[str])
         def draw():
             fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
             plot.show(x, "image", ax=axes[0], model=model)
-            plot.heatmap(attr[0], f"{method.value}: {unit}", ax=axes[1], model=model)
+            plot.attribution(x, attr[0], f"{method.value}: {unit}", ax=axes[1], model=model)
         _draw(out, draw)
     for w in (layer, channel, method):
         w.observe(update, "value")

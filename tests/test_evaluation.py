@@ -89,3 +89,18 @@ def test_verdict_ranks_the_judges_top_class_first_and_counts_saturated_pixels(sh
     black, grey = torch.zeros(1, 3, 32, 32), torch.full((1, 3, 32, 32), 0.5)
     v = ev.verdict(shapes_model, shapes_model, shapes_model.normalize(torch.cat([black, grey])), 0)
     assert v["saturated"].tolist() == [1.0, 0.0]
+
+
+def test_smoothness_known_answers():
+    """Neighbour correlation: a ramp is perfectly smooth, a checkerboard perfectly anti-smooth,
+    independent noise near 0; the clip at the percentile keeps one hot pixel from deciding."""
+    import lecturelib as ll
+    ramp = torch.arange(64.0).reshape(1, 8, 8)
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None]).remainder(2).float()[None]
+    noise = torch.rand(1, 200, 200, generator=torch.Generator().manual_seed(0))
+    s = ll.evaluation.smoothness(torch.cat([ramp, checker]), percentile=100)
+    assert torch.allclose(s, torch.tensor([1.0, -1.0]), atol=1e-5), s
+    assert abs(float(ll.evaluation.smoothness(noise))) < 0.05
+    spiky = torch.arange(10000.0).reshape(1, 100, 100)
+    spiky[0, 50, 50] = 1e9
+    assert float(ll.evaluation.smoothness(spiky)) > 0.9 > float(ll.evaluation.smoothness(spiky, percentile=100))
