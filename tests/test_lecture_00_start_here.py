@@ -29,3 +29,25 @@ def _top1_hits(model):
 def test_00_lite0_names_every_boxed_sample_photo_and_the_control_none(lite0, control):
     assert _top1_hits(lite0) == 8  # chelsea: a cat class; coffee: espresso; camera: tripod; ...
     assert _top1_hits(control) <= 1  # chance: 1–3 right classes of 1000 per photo
+
+
+def _at_112_px(model):
+    """Exercise 3: (right top-1 answers at 112 px, the most confident wrong answer at 112 px, the least
+    confident right answer at 224 px)."""
+    boxes = ll.sample_boxes()
+    with torch.no_grad():
+        p224 = torch.softmax(model(torch.cat([model.preprocess(n) for n in boxes])), 1)
+        p112 = torch.softmax(model(torch.cat([model.preprocess(n, size=112) for n in boxes])), 1)
+    right = [p.argmax().item() in b["classes"] for p, b in zip(p112, boxes.values())]
+    right224 = [float(p.max()) for p, b in zip(p224, boxes.values()) if p.argmax().item() in b["classes"]]
+    wrong = [float(p.max()) for p, ok in zip(p112, right) if not ok]
+    return sum(right), max(wrong, default=0.0), min(right224, default=1.0)
+
+
+def test_00_exercise_3_small_inputs_lose_answers_and_stay_confident(lite0, control):
+    """At 112 px Lite0 names only some boxed photos right, and its most confident wrong answer is more
+    confident than its least confident right answer at 224 px; the control has no confident answer."""
+    hits, wrong, right = _at_112_px(lite0)
+    assert 1 <= hits <= 6 and wrong > right and wrong > 0.5, (hits, wrong, right)
+    _, wrong0, _ = _at_112_px(control)
+    assert wrong0 < 0.05, wrong0
