@@ -57,6 +57,28 @@ SAMPLES = {
 }
 
 
+# The course's own pictures, loaded by name like the samples but not photos (`sample_names` lists the
+# photos). "painting": lecture 09's style image, made by tools/paint.py; a clone has it in data/, a
+# package installed from git (Colab) fetches the same file from the repository once. Checked by SHA-256.
+PAINTING = "data/painting/painting.png"
+PAINTING_SHA256 = "4310dd46996f1ad58815c1e9da21a9279deefbbf0e70d1552ef88a6ab16d9c43"
+PAINTING_URL = "https://raw.githubusercontent.com/seeing-inside-convnets/course/main/" + PAINTING
+
+
+def _painting(path=None) -> Image.Image:
+    """The course painting from `path` (None: the clone's data/, else downloaded), its checksum verified."""
+    path = pathlib.Path(path or pathlib.Path(__file__).resolve().parents[1] / PAINTING)
+    path = path if path.exists() else _download(PAINTING_URL)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != PAINTING_SHA256:
+        raise ValueError(f"{path} has SHA-256 {digest[:16]}..., not the course painting's {PAINTING_SHA256[:16]}...: "
+                         f"restore it from the repository (data/painting/README.md says how it is made)")
+    return _open_file(path)
+
+
+COURSE_IMAGES = {"painting": _painting}
+
+
 def sample_names() -> list[str]:
     """The names of the sample photos `load_image` takes (shipped in installed packages: offline).
 
@@ -201,7 +223,8 @@ def load_image(src: str | os.PathLike | Image.Image | np.ndarray | torch.Tensor 
     Parameters
     ----------
     src : str, path, PIL image, array, tensor or bytes
-        A sample name (see `sample_names()`: "chelsea", "coffee", "grace_hopper", ...), a file
+        A sample name (see `sample_names()`: "chelsea", "coffee", "grace_hopper", ...) or
+        "painting" (the course's style image, `COURSE_IMAGES`), a file
         path, an http(s) URL (downloaded once into the cache), a PIL image, a NumPy array
         (H x W, H x W x C or C x H x W; uint8, uint16, bool, or floats in [0, 1]), a torch tensor
         (C x H x W or 1 x C x H x W pixels in [0, 1]) or the bytes of an image file.
@@ -223,7 +246,8 @@ def load_image(src: str | os.PathLike | Image.Image | np.ndarray | torch.Tensor 
         If a URL cannot be downloaded.
     ValueError
         For a file that is no readable image or too large, an array of the wrong shape or
-        range, a batch of more than one image, an empty image or a size below 1.
+        range, a batch of more than one image, an empty image, a size below 1, or a course
+        painting whose checksum is not the course's.
     TypeError
         For anything else.
     """
@@ -231,15 +255,16 @@ def load_image(src: str | os.PathLike | Image.Image | np.ndarray | torch.Tensor 
         img = src
     elif isinstance(src, (str, os.PathLike)):
         s = str(src)
-        if s in SAMPLES:
-            img = SAMPLES[s]()
+        if s in SAMPLES or s in COURSE_IMAGES:
+            img = {**SAMPLES, **COURSE_IMAGES}[s]()
             img = img if isinstance(img, Image.Image) else _from_array(img)
         elif s.startswith(("http://", "https://")):
             img = _open_file(_download(s))
         elif os.sep in s or "/" in s or pathlib.Path(s).suffix or pathlib.Path(s).exists():
             img = _open_file(s)
         else:
-            raise unknown("sample image", s, sample_names(), "Pass a sample name, a file path or a URL")
+            raise unknown("sample image", s, sample_names() + sorted(COURSE_IMAGES),
+                          "Pass a sample name, a file path or a URL")
     elif isinstance(src, (bytes, bytearray)):
         img = Image.open(io.BytesIO(src))
     elif type(src).__module__.startswith("torch"):

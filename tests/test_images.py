@@ -100,3 +100,22 @@ def test_url_downloaded_once_into_cache(tmp_path):
             ll.load_image(f"http://127.0.0.1:{server.server_address[1]}/missing.png")
     finally:
         server.shutdown()
+
+
+def test_the_course_painting_loads_by_name_and_is_checked(tmp_path):
+    """Lecture 09's style image (tools/paint.py): loaded by name from the clone's data/, verified by
+    its SHA-256 (the same as data/painting/SHA256SUMS); a changed file is refused. Not a sample photo,
+    so `sample_names` (the photos patch retrieval scans) leaves it out."""
+    from lecturelib import images
+    img = ll.load_image("painting")
+    assert img.mode == "RGB" and img.size == (512, 512) and "painting" not in ll.sample_names()
+    sums = (images.pathlib.Path(images.__file__).resolve().parents[1] / "data" / "painting" / "SHA256SUMS").read_text()
+    assert sums.split() == [images.PAINTING_SHA256, images.PAINTING]
+    import tomllib
+    root = images.pathlib.Path(images.__file__).resolve().parents[1]
+    repo = tomllib.loads((root / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    assert images.PAINTING_URL.startswith(repo.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/")
+    bad = tmp_path / "painting.png"
+    Image.new("RGB", (8, 8)).save(bad)
+    with pytest.raises(ValueError, match="SHA-256"):
+        images._painting(bad)
