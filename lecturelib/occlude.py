@@ -4,6 +4,8 @@ probability drops.
     ll.occlusion(model, x, target, window=15, stride=8)   # N x 1 x H x W map of drops
     occ = Occluder(model, x[:1], target)                   # one image, its class and p(x) resolved once
     occ.drops([(row, col), ...], window)                   # the drops for a batch of window places
+    scan = occlusion_scan(model, x[:1], window=32, stride=16)  # every class's probability at every place
+    scan.map(c), scan.most_probable()                      # any class's map; the top class per place
 
 The clean image runs through the network once: those scores give p(x) and, for target None, the
 class to explain. The occluded copies then run whole ("naive") or layer by layer on only the box the
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +27,7 @@ from .incremental import Incremental, Unsupported
 from .inputs import batch
 from .models import as_model
 
-__all__ = ["occlusion", "Occluder", "fill_value", "positions", "OCCLUSION_METHODS"]
+__all__ = ["occlusion", "occlusion_scan", "OcclusionScan", "Occluder", "fill_value", "positions", "OCCLUSION_METHODS"]
 
 OCCLUSION_METHODS = ("auto", "incremental", "naive", "approximate")
 
@@ -82,6 +85,28 @@ def positions(size: int, window: int, stride: int) -> list[int]:
 
 def _grid(h: int, w: int, window: int, stride: int) -> list[tuple[int, int]]:
     return [(r, c) for r in positions(h, window, stride) for c in positions(w, window, stride)]
+
+
+def _check(h: int, w: int, window, stride, batch_size: int, method: str) -> None:
+    if not isinstance(window, int) or not isinstance(stride, int):
+        raise TypeError(f"window and stride are whole numbers of pixels; got {window!r}, {stride!r}")
+    if window < 1 or window > min(h, w):
+        raise ValueError(f"window {window} must be between 1 and the image size {min(h, w)}")
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1 pixel; got {stride}")
+    if stride > window:
+        raise ValueError(f"stride {stride} > window {window} would leave pixels never occluded; use stride <= window")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    if method not in OCCLUSION_METHODS:
+        raise ValueError(f"method is one of {OCCLUSION_METHODS}; got {method!r}")
+
+
+def _paint(drops: list, places: list, window: int, drop: torch.Tensor, count: torch.Tensor) -> None:
+    """Add each place's drop to the pixels its window covers, and count the windows."""
+    for d, (r, c) in zip(drops, places):
+        drop[r:r + window, c:c + window] += d
+        count[r:r + window, c:c + window] += 1
 
 
 def _classes(model, target, n: int) -> list:
@@ -142,18 +167,7 @@ def occlusion(model, x, target=None, window: int = 15, stride: int = 8, baseline
     """
     model, x = batch(model, x)
     h, w = x.shape[2:]
-    if not isinstance(window, int) or not isinstance(stride, int):
-        raise TypeError(f"window and stride are whole numbers of pixels; got {window!r}, {stride!r}")
-    if window < 1 or window > min(h, w):
-        raise ValueError(f"window {window} must be between 1 and the image size {min(h, w)}")
-    if stride < 1:
-        raise ValueError(f"stride must be at least 1 pixel; got {stride}")
-    if stride > window:
-        raise ValueError(f"stride {stride} > window {window} would leave pixels never occluded; use stride <= window")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    if method not in OCCLUSION_METHODS:
-        raise ValueError(f"method is one of {OCCLUSION_METHODS}; got {method!r}")
+    _check(h, w, window, stride, batch_size, method)
     if method == "approximate" and not (0 < tau <= 1 and 0 < drill <= 1):
         raise ValueError(f"approximate occlusion needs 0 < tau <= 1 and 0 < drill <= 1; got tau={tau}, drill={drill}")
     fill = fill_value(model, x, baseline)
@@ -224,7 +238,8 @@ class Occluder:
                     self.method = "naive"
             scores = self.incremental.clean_scores if self.incremental is not None else self.net(x)
             self.c = int(targets.indices(classes, scores)[0])
-            self.p0 = torch.softmax(scores, 1)[0, self.c]
+            self.p = torch.softmax(scores, 1)[0]   # every class's probability on the clean image
+            self.p0 = self.p[self.c]
 
     def occluded(self, places: list, window: int) -> torch.Tensor:
         """One copy of x per place, with the fill in the window there.
@@ -246,8 +261,8 @@ class Occluder:
         return batch
 
     @torch.no_grad()
-    def drops(self, places: list, window: int, method: str | None = None) -> list[float]:
-        """p(x) - p(x occluded) for a window at each place.
+    def probabilities(self, places: list, window: int, method: str | None = None) -> torch.Tensor:
+        """Every class's probability with a window at each place.
 
         Parameters
         ----------
@@ -258,8 +273,7 @@ class Occluder:
 
         Returns
         -------
-        list of float
-            One drop of probability per place.
+        tensor, B x K (B = len(places), K classes), on the image's device
         """
         method = method or self.method
         if method == "naive" or self.incremental is None:
@@ -269,14 +283,29 @@ class Occluder:
             scores = self.incremental(self.fill, rows, cols, window)
             self.notes.update(self.incremental.notes)
             self.incremental.notes.clear()
-        return (self.p0 - torch.softmax(scores, 1)[:, self.c]).tolist()  # one transfer per batch
+        return torch.softmax(scores, 1)
 
-    def accumulate(self, places: list, window: int, batch_size: int = 8, progress: bool | None = None,
-                   desc: str = "occlusion") -> tuple[torch.Tensor, torch.Tensor]:
-        """The sum of drops and the count of windows at every pixel, over `places`.
+    def drops(self, places: list, window: int, method: str | None = None) -> list[float]:
+        """p(x) - p(x occluded) of the occluder's class, for a window at each place.
+
+        Parameters
+        ----------
+        places, window, method
+            As in `probabilities`.
+
+        Returns
+        -------
+        list of float
+            One drop of probability per place.
+        """
+        return (self.p0 - self.probabilities(places, window, method)[:, self.c]).tolist()  # one transfer per batch
+
+    def batches(self, places: list, window: int, batch_size: int = 8, progress: bool | None = None,
+                desc: str = "occlusion"):
+        """Every class's probability for `places`, a batch at a time: yields (places, B x K tensor).
 
         With method "auto", batches 0 and 1 warm up, 2 and 3 are timed (one each way), and the
-        faster way runs the rest. Layers that ran in full are named in one warning.
+        faster way runs the rest. Layers that ran in full are named in one warning at the end.
 
         Parameters
         ----------
@@ -288,15 +317,7 @@ class Occluder:
             A progress bar (None: when there are more than 8 batches).
         desc : str
             The progress bar's label.
-
-        Returns
-        -------
-        (tensor, tensor)
-            The drops and the counts, each H x W.
         """
-        h, w = self.x.shape[2:]
-        drop = torch.zeros(h, w, device=self.x.device)
-        count = torch.zeros(h, w, device=self.x.device)
         chunks = [places[k:k + batch_size] for k in range(0, len(places), batch_size)]
         if progress or (progress is None and len(chunks) > 8):
             from tqdm.auto import tqdm
@@ -306,20 +327,114 @@ class Occluder:
             if method == "auto":  # batches 0 and 1 warm up, 2 and 3 are timed; then the faster way goes on
                 method = ("incremental", "naive")[j % 2]
             t = time.perf_counter()
-            drops = self.drops(chunk, window, method)
+            probs = self.probabilities(chunk, window, method)
             if self.method == "auto" and j in (2, 3):
                 self.seconds[method] = (time.perf_counter() - t) / len(chunk)
                 if j == 3:
                     self.method = min(self.seconds, key=self.seconds.get)
-            for d, (r, c) in zip(drops, chunk):
-                drop[r:r + window, c:c + window] += d
-                count[r:r + window, c:c + window] += 1
+            yield chunk, probs
         if self.notes:   # one line, whatever the number of nodes
             kinds = {}
             for node, kind in self.notes.items():
                 kinds.setdefault(kind, []).append(node)
             warnings.warn(f"incremental occlusion: {len(self.notes)} traced node(s) run in full, not on a box (the same "
                           f"map, with less speed-up): " + ", ".join(f"{k} x{len(v)} ({v[0]}{', ...' if len(v) > 1 else ''})"
-                                                                    for k, v in kinds.items()), stacklevel=3)
+                                                                    for k, v in kinds.items()), stacklevel=4)
         self.notes.clear()
+
+    def accumulate(self, places: list, window: int, batch_size: int = 8, progress: bool | None = None,
+                   desc: str = "occlusion") -> tuple[torch.Tensor, torch.Tensor]:
+        """The sum of drops of the occluder's class and the count of windows at every pixel, over
+        `places` (run as in `batches`).
+
+        Returns
+        -------
+        (tensor, tensor)
+            The drops and the counts, each H x W.
+        """
+        h, w = self.x.shape[2:]
+        drop = torch.zeros(h, w, device=self.x.device)
+        count = torch.zeros(h, w, device=self.x.device)
+        for chunk, probs in self.batches(places, window, batch_size, progress, desc):
+            _paint((self.p0 - probs[:, self.c]).tolist(), chunk, window, drop, count)  # one transfer per batch
         return drop, count
+
+
+@dataclass
+class OcclusionScan:
+    """What `occlusion_scan` returns: every class's probability with the window at each place.
+
+    Attributes
+    ----------
+    places : list of (int, int)
+        The window's top-left corners (row, col), row by row over `rows` x `cols`.
+    rows, cols : list of int
+        The window's positions along each side, in pixels (`positions`).
+    probs : tensor, P x K
+        Each class's probability with the window at each place (P = len(places)).
+    p : tensor, K
+        Each class's probability on the clean image.
+    window : int
+    size : (int, int)
+        The image's height and width.
+    """
+
+    places: list
+    rows: list
+    cols: list
+    probs: torch.Tensor
+    p: torch.Tensor
+    window: int
+    size: tuple
+
+    def map(self, c: int) -> torch.Tensor:
+        """Class `c`'s occlusion map, as `occlusion` draws it for one image: 1 x 1 x H x W, the mean
+        drop p_c(x) - p_c(x occluded) over the windows that cover each pixel."""
+        drop = torch.zeros(self.size, device=self.probs.device)
+        count = torch.zeros(self.size, device=self.probs.device)
+        _paint((self.p[c] - self.probs[:, c]).tolist(), self.places, self.window, drop, count)
+        return (drop / count)[None, None]
+
+    def most_probable(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zeiler & Fergus's third map (2014, fig. 7): the class the network predicts with the window
+        at each place, and its probability, each len(rows) x len(cols) (row i, column j: the window
+        whose top-left corner is (rows[i], cols[j]))."""
+        p, k = self.probs.max(1)
+        return k.view(len(self.rows), len(self.cols)).cpu(), p.view(len(self.rows), len(self.cols)).cpu()
+
+
+@torch.no_grad()
+def occlusion_scan(model, x, window: int = 15, stride: int = 8, baseline: str | float = "mean",
+                   batch_size: int = 8, progress: bool | None = None, method: str = "auto") -> OcclusionScan:
+    """Slide a window over one image, as `occlusion` does, and keep every class's probability at every
+    place: the maps of any class (`.map(c)`) and the most probable class (`.most_probable()`) from one
+    sweep.
+
+    Parameters
+    ----------
+    model : Model or nn.Module
+    x : tensor, 1 x C x H x W, the model's normalized input (or a picture, with an ll.Model)
+    window, stride, baseline, batch_size, progress : as in `occlusion`
+    method : str
+        "auto", "incremental" or "naive", as in `occlusion` (the same probabilities).
+
+    Returns
+    -------
+    OcclusionScan
+
+    Raises
+    ------
+    TypeError, ValueError
+        As `occlusion`; and for more than one image or method "approximate".
+    """
+    model, x = batch(model, x)
+    h, w = x.shape[2:]
+    _check(h, w, window, stride, batch_size, method)
+    if len(x) != 1 or method == "approximate":
+        raise ValueError(f"occlusion_scan takes one image and an exact method; got {len(x)} images, method {method!r}")
+    with frozen(model.net):
+        occluder = Occluder(model, x, None, fill_value(model, x, baseline), method)
+        rows, cols = positions(h, window, stride), positions(w, window, stride)
+        places = [(r, c) for r in rows for c in cols]
+        probs = torch.cat([p for _, p in occluder.batches(places, window, batch_size, progress, "occlusion scan")])
+    return OcclusionScan(places, rows, cols, probs, occluder.p, window, (h, w))

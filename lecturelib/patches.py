@@ -272,12 +272,7 @@ class TopPatches:
         """The receptive fields of `channel`'s top units, cut from their images (the model's
         normalized input): a k x C x S x S tensor (S: the field's size) where the part of a field
         outside its image is 0 (the mean colour), or with `clip=True` a list of the parts inside
-        the image (smaller near borders).
-
-        Raises
-        ------
-        ValueError
-            If `channel` was not scanned.
+        the image (smaller near borders). ValueError if `channel` was not scanned.
         """
         i = self.channels.index(channel)
         out = []
@@ -289,6 +284,22 @@ class TopPatches:
             pad = (max(0, -left), max(0, right - w), max(0, -top), max(0, bottom - h))
             out.append(crop if clip else F.pad(crop, pad, value=0.0))
         return out if clip else torch.stack(out)
+
+    def unique(self, k: int, same: float = 0.85) -> "TopPatches":
+        """The same scan keeping, per channel, the first k patches that are not near-copies of one kept
+        before (their crops' pixel correlation at least `same`): one spot of a photo cut from two
+        overlapping crops comes back once. With too few, the rest fill in."""
+        keep = []
+        for ch in self.channels:
+            c = self.crops(ch).flatten(1)
+            c, kept = F.normalize(c - c.mean(1, keepdim=True), dim=1), []
+            for j in range(len(c)):
+                if len(kept) < k and all(float(c[j] @ c[i]) < same for i in kept):
+                    kept.append(j)
+            keep.append(kept + [j for j in range(len(c)) if j not in kept][:k - len(kept)])
+        idx = torch.tensor(keep)
+        return TopPatches(self.layer, self.channels, *(t.gather(1, idx) for t in (self.values, self.image, self.row,
+                                                                                 self.col)), self.field, self.images)
 
 
 def _item(images, n: int) -> torch.Tensor:
@@ -318,14 +329,7 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
 
     Returns
     -------
-    TopPatches
-
-    Raises
-    ------
-    ValueError
-        If k < 1 or there are no images.
-    IndexError
-        For a channel the layer does not have.
+    TopPatches (ValueError if k < 1 or there are no images; IndexError for a channel the layer lacks)
     """
     model = as_model(model)
     net = model.net
@@ -428,12 +432,8 @@ def imagenette(model, n: int = 1000, size: int = 128, split: str = "val",
     Returns
     -------
     (tensor, list of str)
-        The images (N x C x S x S, the model's normalized input) and each one's class name.
-
-    Raises
-    ------
-    RuntimeError
-        If the data set is not there and cannot be downloaded.
+        The images (N x C x S x S, the model's normalized input) and each one's class name
+        (RuntimeError if the data set is not there and cannot be downloaded).
     """
     from torchvision.datasets import Imagenette
     from .images import cache_dir

@@ -66,3 +66,25 @@ def test_fill_values_known_answers(shapes_model):
     assert torch.allclose(fill_value(shapes_model, flat, "blur"), flat, atol=1e-6)
     with pytest.raises(ValueError, match="baseline is"):
         fill_value(shapes_model, x, "black")
+
+
+def test_occlusion_scan_gives_every_class_map_and_the_most_probable_class(shapes_model):
+    """One sweep keeps every class's probability: its map of any class is `occlusion`'s map of that
+    class, and its most probable class per place is the argmax of the occluded copy's scores."""
+    from lecturelib.occlude import Occluder, occlusion_scan
+    x = shapes_model.normalize(shapes_data(1, seed=4)[0])
+    scan = occlusion_scan(shapes_model, x, window=8, stride=4, method="naive")
+    assert len(scan.places) == len(scan.rows) * len(scan.cols) == scan.probs.shape[0]
+    for c in range(len(shapes_model.categories)):
+        expected = at.occlusion(shapes_model, x, c, window=8, stride=4, method="naive")
+        assert torch.allclose(scan.map(c), expected, atol=1e-6)
+    incremental = occlusion_scan(shapes_model, x, window=8, stride=4, method="incremental")
+    assert torch.allclose(incremental.probs, scan.probs, atol=1e-5)
+    top, p = scan.most_probable()
+    assert top.shape == p.shape == (len(scan.rows), len(scan.cols))
+    occluder = Occluder(shapes_model, x, method="naive")
+    with torch.no_grad():
+        scores = shapes_model.net(occluder.occluded(scan.places, 8))
+    assert torch.equal(top.flatten(), scores.argmax(1).cpu())
+    with pytest.raises(ValueError, match="one image"):
+        occlusion_scan(shapes_model, torch.cat([x, x]), window=8, stride=4)

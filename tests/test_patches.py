@@ -134,3 +134,18 @@ def test_plots_draw(shapes_model, squeezenet):
 def test_imagenette_offline_error_says_what_to_do(squeezenet, tmp_path):
     with pytest.raises(RuntimeError, match="sample_crops"):
         ll.patches.imagenette(squeezenet, n=5, root=tmp_path)
+
+
+def test_unique_drops_near_copies_and_fills_in_when_too_few():
+    """Images 0 and 1 are the same picture: the patch of image 1 repeats image 0's and is skipped; with
+    too few different patches the skipped ones fill in, strongest first."""
+    from lecturelib.patches import ReceptiveField, TopPatches
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(4, 3, 8, 8, generator=gen)
+    images[1] = images[0]
+    one = torch.ones(1, 4, dtype=torch.long)
+    res = TopPatches("layer", [0], torch.tensor([[4.0, 3.0, 2.0, 1.0]]), torch.tensor([[0, 1, 2, 3]]), 2 * one, 2 * one,
+                     ReceptiveField((3, 3), (1, 1), (0.5, 0.5)), images)
+    assert res.unique(2).image.tolist() == [[0, 2]]
+    assert res.unique(3).image.tolist() == [[0, 2, 3]] and res.unique(3).values.tolist() == [[4.0, 2.0, 1.0]]
+    assert res.unique(4).image.tolist() == [[0, 2, 3, 1]]
