@@ -77,3 +77,29 @@ def test_12_position_cell_counts_along_a_line_without_spaces(measured):
         values = cr.states(net, line)["cell"][:-1, int(np.abs(r["position in line"]).argmax())]
         counter[name] = float(np.corrcoef(values, col)[0, 1])
     assert counter["trained"] >= 0.8 and counter["untrained"] < counter["trained"] - 0.3, counter
+
+
+def _counts_brackets(text_features, cells, unit, around=(6, 16)):
+    """Notebook 12 section 6: in the lines around the first deepest bracket of the text, the cell's mean
+    over code characters at each depth 0, 1, 2, ... moves one step in the same direction per level."""
+    depth = text_features["bracket depth"]
+    in_code = np.maximum(text_features["inside a string"], text_features["inside a comment"]) == 0
+    starts = np.cumsum([0] + [len(row) for row in TEXT.splitlines(keepends=True)])
+    row = int(np.searchsorted(starts, int(np.argmax(depth)), side="right")) - 1
+    a, z = starts[max(0, row - around[0])], starts[min(len(starts) - 1, row + around[1])]
+    d, code = depth[a:z].astype(int), in_code[a:z]
+    means = [float(cells[a:z, unit][code & (d == k)].mean()) for k in range(d.max() + 1)]
+    steps = np.diff(means)
+    return d.max() >= 2 and bool((steps < 0).all() or (steps > 0).all()), means
+
+
+TEXT = cr.clean_cut(cr.heldout_text(), N_CHARS)
+
+
+def test_12_bracket_cell_counts_on_nested_brackets_and_the_untrained_one_does_not(measured):
+    features = cr.python_features(TEXT)
+    result = {}
+    for name, (_, cells, r) in measured.items():
+        result[name] = _counts_brackets(features, cells, int(np.abs(r["bracket depth"]).argmax()))
+    assert result["trained"][0], result
+    assert not result["untrained"][0], result
