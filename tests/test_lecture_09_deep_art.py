@@ -157,18 +157,23 @@ def test_09_the_loop_by_hand_is_the_librarys(lite0):
     assert torch.allclose(lite0.normalize(px.detach()), lib.image, atol=1e-3)
 
 
-def test_09_the_result_moves_toward_the_painting_on_the_judges_layers_and_in_colour(lite0, judge):
+def test_09_the_result_moves_toward_the_painting_on_the_judges_layers_and_in_colour(lite0, judge, control):
     """Notebook 09 section 4. The style loss on Lite2's own layers (no run optimized them) falls, at
-    every one of them, and the colour distance to the painting falls. The notebook shows the untrained
-    copy's run beside it and asserts nothing about it."""
+    every one of them, and the colour distance to the painting falls. With the untrained copy as the
+    network, the judge's layers after the stem come less close to the painting (measured: 4 %, -12 %,
+    6 %, 62 % against trained 20 %, 35 %, 47 %, 73 % on 2 cores when written): the strokes take trained features."""
     xc, xs = lite0.preprocess("chelsea", SIZE), lite0.preprocess("painting", SIZE)
     jcfg = st.style_settings(judge, SIZE)
     before = _style_loss(judge, jcfg, xc, xs, lite0.unnormalize)
-    x = _transfer(lite0)
-    after = _style_loss(judge, jcfg, x, xs, lite0.unnormalize)
-    by_layer = [1 - a / b for a, b in zip(after, before)]
-    assert 1 - sum(after) / sum(before) > 0.5 and min(by_layer) > 0, by_layer
-    assert _colour_distance(lite0, x, xs) < _colour_distance(lite0, xc, xs)
+    drops = {}
+    for net in (lite0, control):
+        x = _transfer(net)
+        after = _style_loss(judge, jcfg, x, xs, lite0.unnormalize)
+        drops[net.pretrained] = [1 - a / b for a, b in zip(after, before)]
+        if net.pretrained:
+            assert 1 - sum(after) / sum(before) > 0.5 and min(drops[True]) > 0, drops
+            assert _colour_distance(lite0, x, xs) < _colour_distance(lite0, xc, xs)
+    assert all(t > u for t, u in zip(drops[True][1:], drops[False][1:])), drops
 
 
 def test_09_the_alpha_sweep_is_monotone(lite0):
