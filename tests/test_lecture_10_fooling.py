@@ -97,3 +97,36 @@ def test_10_targeted_attack_at_8_of_255_fools_its_maker_not_the_judge(lite0, jud
     on_control = _attack(control, judge)
     assert on_control["right"] <= 1 and on_control["reached"] <= 1, on_control
     assert not _fools_only_its_maker(on_control)
+
+
+# ------------------------------------------------------------------------------------ FGSM, counted by group
+SAMPLES = ["chelsea", "coffee", "camera", "grace_hopper", "motorcycle", "china", "rocket", "flower"]
+CATS = set(range(281, 286))
+
+
+def _fgsm_leaves_group(model, eps=2 / 255):
+    """Lecture 10 section 4: one FGSM step of `eps` on each sample photo. A photo counts as fooled only
+    when its top-1 class leaves the photo's group (its box's accepted classes, its clean top-1, and all
+    five domestic cats for the cat). Returns (fooled, changed at all, the clean top-1s)."""
+    x = torch.cat([model.preprocess(s) for s in SAMPLES])
+    with torch.no_grad():
+        clean = model(x).argmax(1).tolist()
+    fooled = changed = 0
+    for i, (s, c) in enumerate(zip(SAMPLES, clean)):
+        group = set(ll.sample_boxes()[s]["classes"]) | {c}
+        group |= CATS if group & CATS else set()
+        with torch.no_grad():
+            after = int(model(ll.fgsm(model, x[i:i + 1], [c], eps=eps)).argmax(1))
+        fooled += after not in group
+        changed += after != c
+    return fooled, changed, clean
+
+
+def test_10_one_fgsm_step_of_2_of_255_fools_half_the_photos_out_of_their_group(lite0, control):
+    fooled, changed, _ = _fgsm_leaves_group(lite0)
+    # measured: top-1 changed on 8 of 8, fooled (out of the group) 5 of 8
+    assert fooled >= 4 and changed >= 6, (fooled, changed)
+    # The control: the untrained copy gives (nearly) every photo the same class, and one small
+    # signed step does not move that class out of the photo's group on most photos.
+    fooled_c, changed_c, clean_c = _fgsm_leaves_group(control)
+    assert not (fooled_c >= 4 and changed_c >= 6), (fooled_c, changed_c, clean_c)
