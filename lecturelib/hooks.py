@@ -7,6 +7,7 @@ KeyboardInterrupt ends it, so re-running a cell never stacks hooks.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Iterable, Iterator
 
 import torch
@@ -108,9 +109,13 @@ def capture(model, layers: str | Iterable[str], detach: bool = False) -> Iterato
             rec.calls[name] += 1
             rec.activations[name] = output.detach() if detach else output
             if output.requires_grad and not detach:
-                def save_grad(grad, name=name):
-                    rec.gradients[name] = grad.detach()
-                output.register_hook(save_grad)  # a tensor hook: lives and dies with this tensor
+                # a tensor hook lives and dies with this tensor; it reaches `rec` through a weak
+                # reference, since rec holds the tensor: a cycle would keep every recorded
+                # activation and gradient alive until Python's garbage collector ran
+                def save_grad(grad, name=name, rec_ref=weakref.ref(rec)):
+                    if rec_ref() is not None:
+                        rec_ref().gradients[name] = grad.detach()
+                output.register_hook(save_grad)
         return hook
 
     try:

@@ -56,11 +56,18 @@ def save_figures(nb, folder: pathlib.Path) -> None:
                 (folder / f"cell{i:02d}_{n:02d}.png").write_bytes(base64.b64decode(data["image/png"]))
 
 
+def cell_timeout(cell) -> int:
+    """Seconds a cell may take: 120 for one that builds a widget explorer, else 300."""
+    return 120 if "ll.widgets." in cell.source or "W.interactive(" in cell.source else 300
+
+
 def run(path: pathlib.Path, out: pathlib.Path) -> dict:
     nb = nbformat.read(path, as_version=4)
     # 300 s a cell: no cell of a notebook with a 180 s budget needs more, and a lost kernel reply
-    # (seen twice on this machine: the kernel idle, the client waiting) ends in minutes, not 15
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+    # (the kernel idle, the client waiting) ends in minutes, not 15. The replies lost here were to
+    # cells that draw a widget (nbclient issue 312): such a cell gets 120 s, and a rerun follows.
+    client = NotebookClient(nb, timeout=300, timeout_func=cell_timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
     row = {"name": path.stem, "seconds": float("nan"), "mb": float("nan"), "status": "ok", "cells": []}
     t0 = time.perf_counter()
     try:
