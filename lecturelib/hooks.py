@@ -113,8 +113,9 @@ def capture(model, layers: str | Iterable[str], detach: bool = False) -> Iterato
                 # reference, since rec holds the tensor: a cycle would keep every recorded
                 # activation and gradient alive until Python's garbage collector ran
                 def save_grad(grad, name=name, rec_ref=weakref.ref(rec)):
-                    if rec_ref() is not None:
-                        rec_ref().gradients[name] = grad.detach()
+                    alive = rec_ref()
+                    if alive is not None:
+                        alive.gradients[name] = grad.detach()
                 output.register_hook(save_grad)
         return hook
 

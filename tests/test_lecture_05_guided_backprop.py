@@ -41,17 +41,15 @@ def _rule_report(model, photos):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ggc = at.max_abs(at.guided_grad_cam(model, x, ts, CAM_LAYER))
+        ggc_other = at.max_abs(at.guided_grad_cam(model, x, other, CAM_LAYER))
     _REPORTS[model.pretrained] = {
         "gradient vs guided": float(_rank_corr(g, gb).mean()),
         "box: guided": float(at.mass_in_mask(gb, masks).mean()),
         "box: guided Grad-CAM": float(at.mass_in_mask(ggc, masks).mean()),
         "centre": float(_centre_share(masks).mean()),
         "other class: guided": float(_rank_corr(gb, at.max_abs(at.guided_backprop(model, x, other))).mean()),
-        "other class: gradient": float(_rank_corr(g, at.max_abs(at.saliency(model, x, other))).mean())}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ggc_other = at.max_abs(at.guided_grad_cam(model, x, other, CAM_LAYER))
-    _REPORTS[model.pretrained]["other class: guided Grad-CAM"] = float(_rank_corr(ggc, ggc_other).mean())
+        "other class: gradient": float(_rank_corr(g, at.max_abs(at.saliency(model, x, other))).mean()),
+        "other class: guided Grad-CAM": float(_rank_corr(ggc, ggc_other).mean())}
     return _REPORTS[model.pretrained]
 
 
