@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .models import Model, as_model
 
-__all__ = ["grabcut", "mass_in_mask", "smoothness", "pointing_game", "randomized", "weight_layers", "judge_probabilities", "verdict", "rank_of"]
+__all__ = ["grabcut", "mass_in_mask", "smoothness", "pointing_game", "randomized", "weight_layers", "judge_probabilities", "verdict", "verdict_table", "rank_of"]
 
 
 # ------------------------------------------------------------------------------------ segmentation
@@ -291,3 +291,36 @@ def verdict(judge, model, x: torch.Tensor, classes, sigma: float = 2.0) -> dict:
     saturated = ((pixels <= 1 / 255) | (pixels >= 254 / 255)).flatten(1).float().mean(1).cpu()
     return {"rank": rank_of(probs[0], classes).cpu(), "rank_blurred": rank_of(probs[1], classes).cpu(),
             "saturated": saturated, "probs": probs[0].cpu()}
+
+
+def verdict_table(judge, model, pictures: dict, cls: int) -> dict:
+    """Print `verdict` for named pictures, one row each, and return the rows.
+
+    Parameters
+    ----------
+    judge, model : Model
+    pictures : dict
+        Name -> picture (1 x C x H x W, in `model`'s normalized input space).
+    cls : int
+        The class every picture should show.
+
+    Returns
+    -------
+    dict
+        Name -> {"rank": int, "blurred": int, "saturated": float}: the judge's rank of `cls` as drawn
+        and after the blur (1 = its top class), and the share of saturated values.
+    """
+    judge = as_model(judge)
+    for name, x in pictures.items():
+        if x.dim() != 4 or len(x) != 1:
+            raise ValueError(f"picture {name!r} has shape {tuple(x.shape)}; each must be one picture, 1 x C x H x W "
+                             "(index a batch as x[i:i+1])")
+    width = max(len(n) for n in pictures) + 2
+    print(f"{judge.name}'s rank of {judge.categories[cls]!r} (1 = its top class):")
+    print(f"  {'picture':{width}s} {'as drawn':>9s} {'blurred':>8s} {'saturated':>10s}")
+    rows = {}
+    for name, x in pictures.items():
+        v = verdict(judge, model, x, cls)
+        rows[name] = dict(rank=int(v["rank"][0]), blurred=int(v["rank_blurred"][0]), saturated=float(v["saturated"][0]))
+        print(f"  {name:{width}s} {rows[name]['rank']:9d} {rows[name]['blurred']:8d} {100 * rows[name]['saturated']:8.1f} %")
+    return rows

@@ -321,7 +321,7 @@ class Occluder:
         chunks = [places[k:k + batch_size] for k in range(0, len(places), batch_size)]
         if progress or (progress is None and len(chunks) > 8):
             from tqdm.auto import tqdm
-            chunks = tqdm(chunks, desc=desc, leave=False)
+            chunks = tqdm(chunks, desc=desc, leave=True)
         for j, chunk in enumerate(chunks):
             method = self.method
             if method == "auto":  # batches 0 and 1 warm up, 2 and 3 are timed; then the faster way goes on

@@ -252,7 +252,7 @@ def _progress_bar(progress: bool | None, total: int, desc: str):
     if not (total >= 50 if progress is None else progress):
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc[:40], leave=False)
+    return tqdm(total=total, desc=desc[:40], leave=True)   # stays at its final state, in saved notebooks too
 
 
 @contextlib.contextmanager

@@ -344,7 +344,7 @@ def top_patches(model, images, layer: str, unit=None, k: int = 9, batch_size: in
         progress = len(starts) > 8
     if progress:
         from tqdm.auto import tqdm
-        starts = tqdm(starts, desc=f"scanning {layer}", leave=False)
+        starts = tqdm(starts, desc=f"scanning {layer}", leave=True)
     stop = None   # once the layer is known to run once per forward, the rest of the network is skipped
 
     def reached(module, inputs, output):

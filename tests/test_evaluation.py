@@ -91,6 +91,21 @@ def test_verdict_ranks_the_judges_top_class_first_and_counts_saturated_pixels(sh
     assert v["saturated"].tolist() == [1.0, 0.0]
 
 
+def test_verdict_table_prints_one_row_per_picture_and_refuses_a_batch(shapes_model, capsys):
+    """The table's rows are `verdict`'s numbers for each named picture; a batch of two is refused."""
+    black = shapes_model.normalize(torch.zeros(1, 3, 32, 32))
+    grey = shapes_model.normalize(torch.full((1, 3, 32, 32), 0.5))
+    rows = ev.verdict_table(shapes_model, shapes_model, {"black": black, "grey": grey}, 0)
+    v = ev.verdict(shapes_model, shapes_model, torch.cat([black, grey]), 0)
+    assert [r["rank"] for r in rows.values()] == v["rank"].tolist()
+    assert [r["blurred"] for r in rows.values()] == v["rank_blurred"].tolist()
+    assert [r["saturated"] for r in rows.values()] == [1.0, 0.0]
+    out = capsys.readouterr().out
+    assert "black" in out and "grey" in out and "100.0 %" in out
+    with pytest.raises(ValueError, match="one picture"):
+        ev.verdict_table(shapes_model, shapes_model, {"two": torch.cat([black, grey])}, 0)
+
+
 def test_smoothness_known_answers():
     """Neighbour correlation: a ramp is perfectly smooth, a checkerboard perfectly anti-smooth,
     independent noise near 0; the clip at the percentile keeps one hot pixel from deciding."""

@@ -16,6 +16,7 @@ measured when these tests were written (2 cores, torch 2.x CPU).
 The notebook asserts these at student settings (`make course`); here the same claims run in the test
 suite, so a change to lecturelib or a course model that breaks a lesson fails a named test.
 """
+import pytest
 import torch
 
 import lecturelib as ll
@@ -55,6 +56,7 @@ def _ranks(model, judge, classes, **setting) -> tuple[list[int], list[int]]:
     return drawn, blurred
 
 
+@pytest.mark.student   # 26 ascents at student settings: `make test-claims`
 def test_06_final_setting_is_recognized_by_an_independent_network_even_blurred(lite0, judge, control):
     """Notebook 06's final setting (Yosinski's blur and jitter on the pixels, robust transforms of
     16 px and 20 degrees, 200 steps) on the ten classes fixed before tuning: Lite2 ranks at least half

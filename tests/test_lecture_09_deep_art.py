@@ -123,11 +123,20 @@ def _style_loss(net, cfg, x, style_x, pixels_of):
     return [w * float((gram(rec[k][1:]) - gram(rec[k][:1])).pow(2).sum()) / 4 for k, w in zip(layers, cfg["style_weights"])]
 
 
+_TRANSFERS = {}   # (network, alpha) -> result: section 4's run is also the sweep's alpha x 1, as in the notebook
+
+
 def _transfer(net, alpha=1.0, **smoothing):
     """Notebook 09's run: chelsea in the style of the course painting, at student settings and TV."""
-    cfg = dict(st.style_settings(net, SIZE, **smoothing), tv=TV)
-    cfg["content_weight"] *= alpha
-    return ll.style_transfer(net, "chelsea", "painting", steps=STEPS, progress=False, **cfg).image
+    key = (id(net), alpha)
+    if smoothing or key not in _TRANSFERS:
+        cfg = dict(st.style_settings(net, SIZE, **smoothing), tv=TV)
+        cfg["content_weight"] *= alpha
+        x = ll.style_transfer(net, "chelsea", "painting", steps=STEPS, progress=False, **cfg).image
+        if smoothing:
+            return x
+        _TRANSFERS[key] = x
+    return _TRANSFERS[key]
 
 
 def test_09_the_loop_by_hand_is_the_librarys(lite0):
@@ -157,6 +166,7 @@ def test_09_the_loop_by_hand_is_the_librarys(lite0):
     assert torch.allclose(lite0.normalize(px.detach()), lib.image, atol=1e-3)
 
 
+@pytest.mark.student   # 200 steps at 192 px: `make test-claims`
 def test_09_the_result_moves_toward_the_painting_on_the_judges_layers_and_in_colour(lite0, judge, control):
     """Notebook 09 section 4. The style loss on Lite2's own layers (no run optimized them) falls, at
     every one of them, and the colour distance to the painting falls. With the untrained copy as the
@@ -165,32 +175,48 @@ def test_09_the_result_moves_toward_the_painting_on_the_judges_layers_and_in_col
     xc, xs = lite0.preprocess("chelsea", SIZE), lite0.preprocess("painting", SIZE)
     jcfg = st.style_settings(judge, SIZE)
     before = _style_loss(judge, jcfg, xc, xs, lite0.unnormalize)
-    drops = {}
+    cat = int(ll.evaluation.judge_probabilities(judge, lite0, xc)[0].argmax())   # the judge's class for the photo
+    drops, ranks = {}, {}
     for net in (lite0, control):
         x = _transfer(net)
         after = _style_loss(judge, jcfg, x, xs, lite0.unnormalize)
         drops[net.pretrained] = [1 - a / b for a, b in zip(after, before)]
+        v = ll.evaluation.verdict(judge, lite0, x, cat)
+        ranks[net.pretrained] = (int(v["rank"][0]), int(v["rank_blurred"][0]), float(v["saturated"][0]))
         if net.pretrained:
             assert 1 - sum(after) / sum(before) > 0.5 and min(drops[True]) > 0, drops
             assert _colour_distance(lite0, x, xs) < _colour_distance(lite0, xc, xs)
     assert all(t > u for t, u in zip(drops[True][1:], drops[False][1:])), drops
+    # The judge: trained strokes push the cat out of its top 5 as drawn, the 2 px blur brings it back
+    # (measured: rank 11, blurred 1, 1.4 % saturated); the untrained copy's result hides it less (3, 1)
+    (drawn, blurred, saturated), untrained_drawn = ranks[True], ranks[False][0]
+    assert drawn > 5 and blurred <= 5 and saturated < 0.03 and untrained_drawn < drawn, ranks
 
 
-def test_09_the_alpha_sweep_is_monotone(lite0):
+@pytest.mark.student   # 200 steps at 192 px: `make test-claims`
+def test_09_the_alpha_sweep_is_monotone(lite0, judge):
     """Notebook 09 section 5: the more content weight, the lower the content loss
     (the summed squared difference of the codes at the content layer) and the farther the colours
-    from the painting's (notebook 09's colour measure)."""
+    from the painting's (notebook 09's colour measure); the judge's rank of the photo's class as drawn
+    improves with it, and after the 2 px blur the class is in its top 5 at every weight
+    (measured: ranks 206, 11, 1 as drawn; 2, 1, 1 blurred)."""
     xc, xs = lite0.preprocess("chelsea", SIZE), lite0.preprocess("painting", SIZE)
     layer = st.style_settings(lite0, SIZE)["content_layer"]
     P = ob.codes(lite0, xc, [layer])[layer]
-    loss, colour = [], []
+    cat = int(ll.evaluation.judge_probabilities(judge, lite0, xc)[0].argmax())
+    loss, colour, drawn, blurred = [], [], [], []
     for alpha in (0.01, 1, 100):
         x = _transfer(lite0, alpha)
         loss.append(float((ob.codes(lite0, x, [layer])[layer] - P).pow(2).sum()))
         colour.append(_colour_distance(lite0, x, xs))
+        v = ll.evaluation.verdict(judge, lite0, x, cat)
+        drawn.append(int(v["rank"][0]))
+        blurred.append(int(v["rank_blurred"][0]))
     assert loss[0] > loss[1] > loss[2] and colour[0] < colour[1] < colour[2], (loss, colour)
+    assert drawn == sorted(drawn, reverse=True) and max(blurred) <= 5, (drawn, blurred)
 
 
+@pytest.mark.student   # 200 steps at 192 px: `make test-claims`
 def test_09_softmax_smoothing_at_the_papers_temperature_breaks_on_trained_lite0(lite0, judge, control):
     """Notebook 09 section 7: Wang et al.'s softmax at their temperature 1 is nearly an arg-max on
     Lite0's wide activations (the top 1 % of the content layer's units hold nearly all its mass) and
