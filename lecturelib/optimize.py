@@ -252,7 +252,8 @@ def _progress_bar(progress: bool | None, total: int, desc: str):
     if not (total >= 50 if progress is None else progress):
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc[:40], leave=True)   # stays at its final state, in saved notebooks too
+    desc = desc if len(desc) <= 40 else desc[:39] + "…"
+    return tqdm(total=total, desc=desc, leave=True)   # stays at its final state, in saved notebooks too
 
 
 @contextlib.contextmanager
@@ -265,6 +266,10 @@ def _interruptible(run: Run):
         print(f"interrupted after {run.result.steps} steps: returning the image reached so far")
     finally:
         if run.bar is not None:
+            if not run.result.interrupted and run.bar.n < run.bar.total:   # `stop`: every image done early
+                steps = run.bar.n
+                run.bar.reset(total=steps)          # a finished bar of the steps taken, not an unfinished one
+                run.bar.update(steps)
             run.bar.close()
 
 

@@ -218,3 +218,19 @@ def test_every_method_takes_a_list_of_classes_in_every_parameterization_and_step
     r = LIST_METHODS[method](shapes_model, kw)
     assert r.image.shape == (3, 3, 32, 32) and torch.isfinite(r.image).all()
     assert len(r.info["done"]) == 3 and not torch.equal(r.image[0], r.image[1])
+
+
+def test_a_run_stopped_early_leaves_a_finished_progress_bar(shapes_model, capsys):
+    """`stop` ends the run when every image is done: the bar, kept after the run (also in a saved
+    notebook), shows the steps taken as finished (k/k, 100 %), not an unfinished k/100; an interrupt
+    leaves the bar as it stood."""
+    calls = []
+
+    def done_after_three_steps(scores):
+        calls.append(1)
+        return torch.full((len(scores),), len(calls) > 3)
+
+    r = ll.optimize_image(shapes_model, "cross", steps=100, progress=True, stop=done_after_three_steps)
+    assert r.steps == 3
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "100%" in last and "3/3" in last, last
