@@ -267,8 +267,9 @@ def _interruptible(run: Run):
     finally:
         if run.bar is not None:
             if not run.result.interrupted and run.bar.n < run.bar.total:   # `stop`: every image done early
-                steps = run.bar.n
+                steps, started = run.bar.n, run.bar.start_t
                 run.bar.reset(total=steps)          # a finished bar of the steps taken, not an unfinished one
+                run.bar.start_t = started           # with the run's own time and rate
                 run.bar.update(steps)
             run.bar.close()
 
