@@ -123,19 +123,16 @@ def _style_loss(net, cfg, x, style_x, pixels_of):
     return [w * float((gram(rec[k][1:]) - gram(rec[k][:1])).pow(2).sum()) / 4 for k, w in zip(layers, cfg["style_weights"])]
 
 
-_TRANSFERS = {}   # (network, alpha) -> result: section 4's run is also the sweep's alpha x 1, as in the notebook
+_TRANSFERS = {}   # one run per setting: section 4's run is also the sweep's alpha x 1, as in the notebook
 
 
 def _transfer(net, alpha=1.0, **smoothing):
     """Notebook 09's run: chelsea in the style of the course painting, at student settings and TV."""
-    key = (id(net), alpha)
-    if smoothing or key not in _TRANSFERS:
+    key = (id(net), alpha, tuple(sorted(smoothing.items())))
+    if key not in _TRANSFERS:
         cfg = dict(st.style_settings(net, SIZE, **smoothing), tv=TV)
         cfg["content_weight"] *= alpha
-        x = ll.style_transfer(net, "chelsea", "painting", steps=STEPS, progress=False, **cfg).image
-        if smoothing:
-            return x
-        _TRANSFERS[key] = x
+        _TRANSFERS[key] = ll.style_transfer(net, "chelsea", "painting", steps=STEPS, progress=False, **cfg).image
     return _TRANSFERS[key]
 
 
