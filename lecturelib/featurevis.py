@@ -103,7 +103,11 @@ def visualize_class(model, target, **kwargs) -> Optimized:
     """
     model = as_model(model)
     # a list is classes already (one image each); a single name is a class, never a layer
-    spec = target if is_class_list(target) else class_score(model.class_index(target))
+    if is_class_list(target):
+        spec = target
+    else:   # checked now; a name stays a name, for the progress bar
+        index = model.class_index(target)
+        spec = class_score(target if isinstance(target, str) else index)
     return maximize_activation(model, spec, **kwargs)
 
 

@@ -109,7 +109,8 @@ def _by_name(make: Callable, index, what: str) -> Objective:
 
     def bind(model):
         idx = [model.class_index(i) for i in index] if isinstance(index, (list, tuple)) else model.class_index(index)
-        return make(idx)
+        bound = make(idx)   # named as given: "score[tarantula]" reads better than "score[76]"
+        return Objective(bound.fn, bound.layers, f"{what}[{_label(index)}]")
     return Objective(unbound, (), f"{what}[{_label(index)}]", bind)
 
 

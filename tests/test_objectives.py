@@ -47,6 +47,9 @@ def test_objectives_compose_and_parse(shapes_model):
     assert ob.objective(shapes_model, "8:1").name == "8:1"
     assert ob.objective(shapes_model, "8").name == "0.5*|8|^2"
     assert ob.objective(shapes_model, "square")(acts).item() == 2
+    # a class given by name keeps its name once bound (progress bars, titles): not its index
+    assert ob.class_score("square").bind(shapes_model).name == "score[square]"
+    assert ob.class_score(["square", "circle"]).bind(shapes_model).name == "score[['square', 'circle']]"
     with pytest.raises(KeyError, match="unknown layer 'features.3'"):
         ob.objective(shapes_model, "features.3:1")
 
@@ -62,7 +65,7 @@ def test_penalties_are_objectives_on_the_input(shapes_model):
     # a class name is looked up when the objective meets a model
     with pytest.raises(ValueError, match="names a class"):
         ob.class_score("cross")(acts)
-    assert ob.objective(shapes_model, ob.log_prob(["cross", 0]) - ob.l2()).name == "log p[[3, 0]] + -1*|x - 0.5|^2"
+    assert ob.objective(shapes_model, ob.log_prob(["cross", 0]) - ob.l2()).name == "log p[['cross', 0]] + -1*|x - 0.5|^2"   # named as given
     # the algebra gives the same pictures as the penalty settings; `history` then includes the penalty
     kw = dict(steps=8, progress=False, seed=3)
     settings = ll.visualize_class(shapes_model, "cross", l2=1e-3, **kw)
