@@ -13,7 +13,13 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["roll", "random_scale", "random_rotate", "robust_transforms", "apply_transforms", "blur"]
+__all__ = ["roll", "random_scale", "random_rotate", "random_blur", "robust_transforms", "apply_transforms", "blur"]
+
+
+def _named(transform: Callable, name: str) -> Callable:
+    """`transform`, with a name that says what it does and by how much (printed by the notebooks)."""
+    transform.__name__ = transform.__qualname__ = name
+    return transform
 
 
 def roll(shift: int) -> Callable:
@@ -26,7 +32,7 @@ def roll(shift: int) -> Callable:
     def transform(x, gen):
         dy, dx = (int(s) for s in torch.randint(-shift, shift + 1, (2,), generator=gen))
         return torch.roll(x, [dy, dx], dims=(2, 3))
-    return transform
+    return _named(transform, f"roll({shift} px)")
 
 
 def random_scale(factors=tuple(1 + k / 50 for k in range(-5, 6))) -> Callable:
@@ -39,7 +45,7 @@ def random_scale(factors=tuple(1 + k / 50 for k in range(-5, 6))) -> Callable:
     def transform(x, gen):
         f = factors[int(torch.randint(len(factors), (1,), generator=gen))]
         return F.interpolate(x, scale_factor=f, mode="bilinear", align_corners=False)
-    return transform
+    return _named(transform, f"random_scale({min(factors):g}-{max(factors):g})")
 
 
 def random_rotate(degrees: float = 10.0) -> Callable:
@@ -55,7 +61,21 @@ def random_rotate(degrees: float = 10.0) -> Callable:
         theta = x.new_tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]])
         grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    return transform
+    return _named(transform, f"random_rotate({degrees:g} deg)")
+
+
+def random_blur(max_sigma: float = 2.0) -> Callable:
+    """Blur (Gaussian) by a sigma uniform in [0, `max_sigma`] px: the network must find the class
+    in the coarse shapes too, not only in patterns finer than a photo keeps after a blur.
+
+    Returns
+    -------
+    callable (x, gen) -> x
+    """
+    def transform(x, gen):
+        sigma = float(torch.rand((), generator=gen)) * max_sigma
+        return blur(x, sigma) if sigma >= 0.3 else x   # below 0.3 px a blur changes next to nothing
+    return _named(transform, f"random_blur(up to {max_sigma:g} px)")
 
 
 def robust_transforms(shift: int = 8, degrees: float = 10.0) -> list:

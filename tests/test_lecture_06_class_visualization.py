@@ -59,17 +59,19 @@ def _ranks(model, judge, classes, **setting) -> tuple[list[int], list[int]]:
 @pytest.mark.student   # 26 ascents at student settings: `make test-claims`
 def test_06_final_setting_is_recognized_by_an_independent_network_even_blurred(lite0, judge, control):
     """Notebook 06's final setting (Yosinski's blur and jitter on the pixels, robust transforms of
-    16 px and 20 degrees, 200 steps) on the ten classes fixed before tuning: Lite2 ranks at least half
-    in its top 5 as drawn and at least half after a 2 px blur that photos survive. The ascent
-    amplifies rounding, so the count varies between hosts of the same kind: measured 8 and 9 of 10
-    on one, 7 and 6 on another (issue 27 asked for 7 after the blur: met on the first only).
-    The Fourier setting convinces the judge as drawn and loses it blurred (the notebook's lesson;
-    three classes, measured 3/3 and 0/3). Without a prior the judge recognizes almost none as drawn.
-    An untrained Lite0 under the final setting makes pictures of nothing (three classes, for time)."""
+    16 px and 20 degrees, a random blur of up to 2 px, 200 steps) on the ten classes fixed before
+    tuning: Lite2 ranks at least 7 of 10 in its top 5 after a 2 px blur that photos survive (issue
+    27's bar), and at least half as drawn. The ascent amplifies rounding, so the counts vary with
+    the seed and the host: measured 8 and 8 after the blur (seeds 0 and 1, one class at a time) and
+    7, 9, 9 (seeds 0-2, ten in one batch); the same setting without the random blur, 9, 6, 6, 7
+    and 5, 7, 8. The Fourier setting convinces the judge as drawn and loses it blurred (the
+    notebook's lesson; three classes, measured 3/3 and 0/3). Without a prior the judge recognizes
+    almost none as drawn. An untrained Lite0 under the final setting makes pictures of nothing
+    (three classes, for time)."""
     settings = class_settings(lite0)
     final, final_blurred = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings[FINAL])
     print("final setting, judge's ranks as drawn:", final, "after the blur:", final_blurred)
-    assert sum(r <= 5 for r in final) >= 5 and sum(r <= 5 for r in final_blurred) >= 5, (final, final_blurred)
+    assert sum(r <= 5 for r in final) >= 5 and sum(r <= 5 for r in final_blurred) >= 7, (final, final_blurred)
     fourier, fourier_blurred = _ranks(lite0, judge, ["flamingo", "tarantula", "violin"], **settings[FOURIER])
     assert all(r <= 5 for r in fourier) and sum(r <= 5 for r in fourier_blurred) <= 1, (fourier, fourier_blurred)
     bare, _ = _ranks(lite0, judge, RECOGNITION_CLASSES, **settings["no prior"])

@@ -33,3 +33,16 @@ def test_robustness_transforms_are_seeded_and_help_feature_visualization(shapes_
     a, b = (ll.optimize_image(shapes_model, "8:21", "randn", **kw) for _ in range(2))
     assert torch.equal(a.image, b.image)
     assert a.history[-1] > 10 * abs(a.history[0])
+
+
+def test_random_blur_draws_its_sigma_from_the_generator_and_transforms_say_what_they_do():
+    x = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(2))
+    t = tr.random_blur(2.0)
+    a, b = t(x, torch.Generator().manual_seed(7)), t(x, torch.Generator().manual_seed(7))
+    assert torch.equal(a, b) and a.shape == x.shape                   # seeded: the same blur twice
+    sigma = float(torch.rand((), generator=torch.Generator().manual_seed(7))) * 2.0
+    assert torch.allclose(a, tr.blur(x, sigma) if sigma >= 0.3 else x)   # the sigma it drew, in [0, 2]
+    assert torch.equal(tr.random_blur(0.0)(x, torch.Generator()), x)  # no blur at all
+    assert a.std() <= x.std()                                         # a blur only smooths
+    names = [f.__name__ for f in tr.robust_transforms(16, 20.0) + [t]]
+    assert names == ["roll(16 px)", "random_scale(0.9-1.1)", "random_rotate(20 deg)", "roll(8 px)", "random_blur(up to 2 px)"]
