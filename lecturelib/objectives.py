@@ -103,15 +103,17 @@ def _named(index) -> bool:
 
 def _by_name(make: Callable, index, what: str) -> Objective:
     """An objective over classes given by name: it needs `bind(model)` before use."""
+    name = f"{what}[{_label(index)}]"   # kept once bound: "score[tarantula]" reads better than "score[76]"
+
     def unbound(acts):
-        raise ValueError(f"{what}[{_label(index)}] names a class: give it to ll.optimize_image (or call "
+        raise ValueError(f"{name} names a class: give it to ll.optimize_image (or call "
                          f".bind(model)) so the name can be looked up")
 
     def bind(model):
         idx = [model.class_index(i) for i in index] if isinstance(index, (list, tuple)) else model.class_index(index)
-        bound = make(idx)   # named as given: "score[tarantula]" reads better than "score[76]"
-        return Objective(bound.fn, bound.layers, f"{what}[{_label(index)}]")
-    return Objective(unbound, (), f"{what}[{_label(index)}]", bind)
+        bound = make(idx)
+        return Objective(bound.fn, bound.layers, name)
+    return Objective(unbound, (), name, bind)
 
 
 def _one_per_image(index, scores: torch.Tensor) -> torch.Tensor:
